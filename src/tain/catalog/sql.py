@@ -1,0 +1,34 @@
+"""``SqlCatalog``: the catalog over SQLAlchemy Core, for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from tain.catalog.access import AccessCatalog
+from tain.catalog.auditlog import AuditLog
+from tain.catalog.blobs import BlobCatalog
+from tain.catalog.commits import CommitCatalog
+from tain.catalog.db import Database, create_engine
+from tain.catalog.migrate import upgrade
+from tain.catalog.repos import RepoCatalog
+from tain.catalog.tree import TreeCatalog
+
+
+class SqlCatalog(RepoCatalog, TreeCatalog, CommitCatalog, BlobCatalog, AccessCatalog, AuditLog):
+    """Every catalog operation; each mutation writes its audit entry in its own
+    transaction. Build one with ``open_catalog``."""
+
+    def close(self) -> None:
+        self._db.dispose()
+
+    @property
+    def dialect(self) -> str:
+        return self._db.engine.dialect.name
+
+
+def open_catalog(url: str, *, clock: Callable[[], float] = time.time) -> SqlCatalog:
+    """Connect, bring the schema up to date (Alembic), and return the catalog."""
+    engine = create_engine(url)
+    upgrade(engine)
+    return SqlCatalog(Database(engine), clock)

@@ -1,0 +1,85 @@
+"""Site commands that run on the site's own machine: ``tain init`` and ``tain serve``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tain.config import CONFIG_NAME, default_config_text, load
+from tain.core.signing import new_private_key_pem
+from tain.errors import UsageError
+from tain.service.auth import new_token
+from tain.service.site import open_site
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``init`` and ``serve`` to the main application."""
+    app.command("init")(init)
+    app.command("serve")(serve)
+
+
+def init(
+    site_dir: Annotated[Path, typer.Argument(help="Directory to create the site in.")],
+    listen: Annotated[str, typer.Option(help="HOST:PORT the site will listen on.")] = (
+        "127.0.0.1:8080"
+    ),
+    admin: Annotated[str, typer.Option(help="Name of the first admin user.")] = "admin",
+) -> None:
+    """Create a site: config file, signing key, catalog, and an admin user and token."""
+    if (site_dir / CONFIG_NAME).exists():
+        raise UsageError(f"{site_dir} already holds a site", hint="choose an empty directory")
+    site_dir.mkdir(parents=True, exist_ok=True)
+    (site_dir / CONFIG_NAME).write_text(default_config_text(listen))
+    keys = site_dir / "keys"
+    keys.mkdir(mode=0o700, exist_ok=True)
+    key_path = keys / "signing.key"
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(new_private_key_pem())
+    site = open_site(load(site_dir, os.environ))
+    try:
+        site.catalog.create_user(admin, is_admin=True, actor="tain-init")
+        secret, digest = new_token()
+        site.catalog.create_token(admin, name="init", token_hash=digest, expires_at=None,
+                                  actor="tain-init")
+    finally:
+        site.close()
+    typer.echo(f"created site in {site_dir.resolve()}")
+    typer.echo(f"admin user: {admin}")
+    typer.echo(f"admin token (shown once, keep it safe): {secret}")
+    typer.echo(f"start it with: tain serve {site_dir}")
+
+
+def serve(
+    site_dir: Annotated[Path, typer.Argument(help="The site directory (from 'tain init').")],
+    listen: Annotated[str | None, typer.Option(help="HOST:PORT, overrides the config.")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate for HTTPS.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key for HTTPS.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker threads for blocking work.")] = 40,
+) -> None:
+    """Run the site: API, downloads, pushes, published trees."""
+    import uvicorn
+
+    from tain.server.app import create_app
+
+    config = load(site_dir, os.environ)
+    host, _, port = (listen or config.listen).rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--listen must be HOST:PORT, not {listen or config.listen!r}")
+    cert = tls_cert or config.tls_cert
+    key = tls_key or config.tls_key
+    if bool(cert) != bool(key):
+        raise UsageError("TLS needs both a certificate and a key")
+    site = open_site(config)
+    app = create_app(site, worker_threads=workers)
+    scheme = "https" if cert else "http"
+    typer.echo(f"tain site {config.site_dir} serving on {scheme}://{host}:{port}/", err=True)
+    uvicorn.run(
+        app, host=host.strip("[]"), port=int(port), log_level="warning",
+        ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None,
+        timeout_graceful_shutdown=10,
+    )
+    site.close()

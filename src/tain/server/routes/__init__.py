@@ -1,0 +1,1 @@
+"""HTTP routes, one module per area; each route is a thin shell over tain.service."""

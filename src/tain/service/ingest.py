@@ -1,0 +1,135 @@
+"""Getting bytes into the store: staging uploaded chunks, rebuilding blobs from chunks,
+and storing whole uploaded files. The catalog learns of a blob only once it is durable.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import zstandard
+
+from tain.catalog.models import ChunkLocation
+from tain.catalog.sql import SqlCatalog
+from tain.core.chunking import ChunkRef, chunk_bytes, iter_file_chunks
+from tain.core.digests import blake3_hex
+from tain.errors import (
+    DigestMismatch,
+    IntegrityError,
+    InvalidRequest,
+    MissingData,
+    NotFound,
+    PayloadTooLarge,
+)
+from tain.store.base import BlobStore
+
+_FRAME_HEAD = struct.Struct(">32sI")
+
+
+def parse_chunk_frames(
+    body: bytes, *, max_chunk: int, max_total: int
+) -> Iterator[tuple[str, bytes]]:
+    """Decompress a chunk upload and yield (blake3 hex, data) per frame, within limits."""
+    reader = zstandard.ZstdDecompressor().stream_reader(body)
+    total = 0
+    while True:
+        head = reader.read(_FRAME_HEAD.size)
+        if not head:
+            return
+        if len(head) != _FRAME_HEAD.size:
+            raise InvalidRequest("chunk upload ends inside a frame header")
+        digest, length = _FRAME_HEAD.unpack(head)
+        if length > max_chunk:
+            raise PayloadTooLarge(f"a chunk of {length} bytes exceeds the limit of {max_chunk}")
+        total += length
+        if total > max_total:
+            raise PayloadTooLarge(f"chunk upload exceeds {max_total} bytes uncompressed")
+        data = reader.read(length)
+        if len(data) != length:
+            raise InvalidRequest("chunk upload ends inside a chunk")
+        yield digest.hex(), data
+
+
+def stage_chunks(store: BlobStore, frames: Iterable[tuple[str, bytes]]) -> tuple[int, int]:
+    count = size = 0
+    for digest, data in frames:
+        store.put_chunk(digest, data)
+        count += 1
+        size += len(data)
+    return count, size
+
+
+def missing_chunks(
+    catalog: SqlCatalog, store: BlobStore, digests: Iterable[str]
+) -> list[str]:
+    wanted = set(digests)
+    located = catalog.locate_chunks(wanted)
+    rest = wanted - located.keys()
+    return sorted(rest - store.has_chunks(rest))
+
+
+def assemble_blob(
+    catalog: SqlCatalog, store: BlobStore, sha256: str, size: int,
+    chunks: Sequence[tuple[str, int]],
+) -> None:
+    """Rebuild a blob from staged chunks and chunks inside stored blobs, verify its
+    SHA-256, store it durably, then record it (and its chunk index) in the catalog."""
+    located = catalog.locate_chunks(d for d, _ in chunks)
+    refs: list[ChunkRef] = []
+    offset = 0
+    with store.new_blob() as writer:
+        for digest, length in chunks:
+            data = _chunk_data(store, located.get(digest), digest)
+            if len(data) != length:
+                raise DigestMismatch(f"chunk {digest[:12]} is {len(data)} bytes, not {length}")
+            writer.write(data)
+            refs.append(ChunkRef(digest, offset, length))
+            offset += length
+        if offset != size:
+            raise DigestMismatch(f"chunks of blob {sha256[:12]} add up to {offset}, not {size}")
+        writer.commit(expected_sha256=sha256)
+    catalog.add_blob(sha256, size, refs)
+
+
+def _chunk_data(store: BlobStore, location: ChunkLocation | None, digest: str) -> bytes:
+    if location is not None:
+        with store.open(location.sha256) as blob:
+            blob.seek(location.offset)
+            data = blob.read(location.length)
+        if blake3_hex(data) == digest:
+            return data
+    try:
+        return store.get_chunk(digest)
+    except (NotFound, IntegrityError) as exc:
+        raise MissingData(
+            f"chunk {digest[:12]} is neither staged nor inside a stored blob",
+            hint="upload it and commit again", chunks=[digest],
+        ) from exc
+
+
+def store_upload(
+    catalog: SqlCatalog, store: BlobStore, body: Iterable[bytes], *, expected: str | None,
+    max_bytes: int,
+) -> tuple[str, int]:
+    """Store one uploaded file; returns (sha256, size). Checks ``expected`` if given."""
+    with store.new_blob() as writer:
+        for part in body:
+            writer.write(part)
+            if writer.size > max_bytes:
+                raise PayloadTooLarge(f"upload exceeds the limit of {max_bytes} bytes")
+        size = writer.size
+        sha = writer.commit(expected_sha256=expected)
+    if not catalog.known_blobs([sha]):
+        catalog.add_blob(sha, size, _chunks_of(store, sha))
+    return sha, size
+
+
+def _chunks_of(store: BlobStore, sha256: str) -> list[ChunkRef]:
+    path: Path | None = store.local_path(sha256)
+    if path is not None:
+        return [ref for ref, _ in iter_file_chunks(path)]
+    blob: BinaryIO
+    with store.open(sha256) as blob:
+        return chunk_bytes(blob.read())

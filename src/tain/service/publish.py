@@ -1,0 +1,183 @@
+"""The published tree: a plain directory per repository showing its head revision.
+
+``published/<repo>`` is a symlink to one of two trees, ``.tain/<repo>/a`` and ``b``.
+To publish revision N the inactive tree is brought from the revision it shows to N
+by applying the diff (cost follows the change), then the symlink is replaced in one
+rename. Files are hard links to blobs (copies when a link is impossible or the file
+is executable, since a link shares the blob's read-only mode). A crash at any point
+is repaired by the next ``publish``: every step is idempotent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from tain.catalog.sql import SqlCatalog
+from tain.core.manifest import Entry, Kind
+from tain.errors import NotFound, StorageError
+from tain.store.base import BlobStore
+
+log = logging.getLogger("tain.publish")
+
+
+class Publisher:
+    def __init__(self, root: Path, catalog: SqlCatalog, store: BlobStore) -> None:
+        self.root = root
+        self.catalog = catalog
+        self.store = store
+
+    def publish(self, repo: str) -> int:
+        """Make ``published/<repo>`` show the head revision; returns that number."""
+        try:
+            with self._locked(repo):
+                return self._publish_locked(repo)
+        except OSError as exc:
+            raise StorageError(f"cannot publish {repo} under {self.root}: {exc}") from exc
+
+    def remove(self, repo: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / repo).unlink()
+        shutil.rmtree(self._state_dir(repo), ignore_errors=True)
+
+    def published_revision(self, repo: str) -> int | None:
+        state = self._read_state(repo)
+        active = state.get("active")
+        return state.get(active) if isinstance(active, str) else None
+
+    def _publish_locked(self, repo: str) -> int:
+        head = self.catalog.get_repo(repo).head
+        state = self._read_state(repo)
+        active = state.get("active")
+        link = self.root / repo
+        if active and state.get(active) == head and link.is_symlink():
+            return head
+        target = "b" if active == "a" else "a"
+        tree = self._state_dir(repo) / target
+        self._bring_to(repo, tree, state.get(target), head)
+        state[target] = head
+        self._write_state(repo, state)
+        self._swap(link, tree)
+        state["active"] = target
+        self._write_state(repo, state)
+        return head
+
+    def _bring_to(self, repo: str, tree: Path, shown: int | None, head: int) -> None:
+        if shown is None or not tree.is_dir() or not self._diffable(repo, shown):
+            self._rebuild(repo, tree, head)
+            return
+        changes = self.catalog.diff(repo, shown, head)
+        for item in sorted(changes, key=lambda c: c.path, reverse=True):
+            if item.old is not None:
+                stays_dir = item.new is not None and item.new.kind is Kind.DIR
+                _remove(tree / item.path, keep_dir=stays_dir)
+        for item in sorted(changes, key=lambda c: c.path):
+            if item.new is not None:
+                self._place(tree, item.new)
+
+    def _diffable(self, repo: str, shown: int) -> bool:
+        try:
+            self.catalog.resolve_rev(repo, shown)
+        except NotFound:
+            return shown == 0
+        return True
+
+    def _rebuild(self, repo: str, tree: Path, head: int) -> None:
+        shutil.rmtree(tree, ignore_errors=True)
+        tree.mkdir(parents=True)
+        if head == 0:
+            return
+        for entry in self.catalog.iter_tree(repo, head):
+            self._place(tree, entry)
+
+    def _place(self, tree: Path, entry: Entry) -> None:
+        dest = tree / entry.path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if entry.kind is Kind.DIR:
+            if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
+                dest.unlink()
+            dest.mkdir(exist_ok=True)
+            return
+        _remove(dest, keep_dir=False)
+        if entry.kind is Kind.SYMLINK:
+            os.symlink(entry.target or "", dest)
+            return
+        self._place_file(dest, entry)
+
+    def _place_file(self, dest: Path, entry: Entry) -> None:
+        sha = entry.sha256 or ""
+        source = self.store.local_path(sha)
+        if source is not None and not entry.mode & 0o111:
+            try:
+                os.link(source, dest)
+                return
+            except OSError:
+                pass  # another filesystem: fall back to a copy
+        tmp = dest.with_name(f".{dest.name}.tain-tmp")
+        with self.store.open(sha) as src, open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        os.chmod(tmp, entry.mode & 0o7777)
+        os.utime(tmp, ns=(entry.mtime_ns, entry.mtime_ns))
+        os.replace(tmp, dest)
+
+    def _swap(self, link: Path, tree: Path) -> None:
+        tmp = link.with_name(f".{link.name}.tain-swap")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        os.symlink(os.path.relpath(tree, link.parent), tmp)
+        if link.exists() and not link.is_symlink():
+            shutil.rmtree(link)  # a real directory left by hand: replace it
+        os.replace(tmp, link)
+        _fsync_dir(link.parent)
+
+    def _state_dir(self, repo: str) -> Path:
+        return self.root / ".tain" / repo
+
+    def _read_state(self, repo: str) -> dict[str, object]:
+        try:
+            raw = json.loads((self._state_dir(repo) / "state.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return raw if isinstance(raw, dict) else {}
+
+    def _write_state(self, repo: str, state: dict[str, object]) -> None:
+        path = self._state_dir(repo) / "state.json"
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w") as fh:
+            json.dump(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+
+    @contextlib.contextmanager
+    def _locked(self, repo: str) -> Iterator[None]:
+        directory = self._state_dir(repo)
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / "lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _remove(path: Path, *, keep_dir: bool) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir() and not keep_dir:
+        shutil.rmtree(path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

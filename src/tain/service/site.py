@@ -1,0 +1,68 @@
+"""A running site: its config, catalog, store, signing key and publisher, as one value."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tain.catalog.sql import SqlCatalog, open_catalog
+from tain.config import SiteConfig
+from tain.core.signing import load_private_key, public_key_text, sign_revision
+from tain.errors import StorageError, UsageError
+from tain.service.publish import Publisher
+from tain.store.base import BlobStore
+from tain.store.local import LocalStore
+
+log = logging.getLogger("tain.site")
+
+
+@dataclass
+class Site:
+    config: SiteConfig
+    catalog: SqlCatalog
+    store: BlobStore
+    key: Ed25519PrivateKey
+    publisher: Publisher
+    clock: Callable[[], float] = time.time
+
+    @property
+    def public_key(self) -> str:
+        return public_key_text(self.key)
+
+    def sign(self, repo: str, number: int, change_digest: str) -> str:
+        return sign_revision(self.key, repo, number, change_digest)
+
+    def publish(self, repo: str) -> None:
+        """Publish the head; a failure is logged and repaired by the next publish."""
+        try:
+            self.publisher.publish(repo)
+        except StorageError as exc:
+            log.error("publishing %s failed: %s", repo, exc)
+
+    def close(self) -> None:
+        self.catalog.close()
+
+
+def open_site(config: SiteConfig, *, clock: Callable[[], float] = time.time) -> Site:
+    try:
+        key = load_private_key(config.key_file.read_bytes())
+    except FileNotFoundError as exc:
+        raise UsageError(f"signing key {config.key_file} is missing",
+                         hint="was this site created with 'tain init'?") from exc
+    catalog = open_catalog(config.database_url, clock=clock)
+    store = LocalStore(config.store.data_dirs, copies=config.store.copies)
+    publisher = Publisher(config.published_dir, catalog, store)
+    return Site(config, catalog, store, key, publisher, clock)
+
+
+def recover(site: Site) -> None:
+    """Startup repair: drop stale temp files and bring every published tree to head."""
+    removed = site.store.clean_tmp(site.clock() - 60) if isinstance(site.store, LocalStore) else 0
+    if removed:
+        log.info("removed %d temporary file(s) left by an interrupted write", removed)
+    for repo in site.catalog.list_repos():
+        site.publish(repo.name)

@@ -1,0 +1,1 @@
+"""Blob storage behind one interface (see ``base.BlobStore``): local disks, memory."""

@@ -1,0 +1,89 @@
+"""The blob store contract.
+
+A blob store keeps whole file versions ("blobs") named by the SHA-256 of their bytes,
+and a staging area of uploaded transfer chunks named by their BLAKE3. Every backend
+(``LocalStore``, ``MemoryStore``, later S3) passes ``tests/contracts/test_store_contract.py``.
+
+Blobs
+    ``new_blob()`` returns a ``BlobWriter``. Bytes written to it are hashed on the way.
+    ``commit(expected)`` makes the blob durable and visible under its SHA-256 and
+    returns that digest. If ``expected`` is given and differs, nothing becomes visible
+    and ``DigestMismatch`` is raised. Committing a blob that already exists is a no-op
+    (content addressing makes writes idempotent). ``abort()`` (or leaving the ``with``
+    block with an exception, or without committing) discards the bytes. A crash at any
+    moment leaves either no blob or the whole blob under its name, never a partial one.
+
+    ``open(sha)`` returns a readable binary file positioned at 0. It raises ``NotFound``
+    for an unknown blob and ``IntegrityError`` if the stored bytes do not hash to ``sha``
+    (checked before the first byte is returned; backends may remember a successful
+    check while the stored object is unchanged). A reader never gets wrong bytes.
+
+    ``local_path(sha)`` gives a filesystem path of a verified copy when the backend
+    keeps blobs as local files (for hard links and sendfile), else ``None``.
+
+    ``delete(sha)`` removes every copy; deleting a missing blob is a no-op.
+    ``has_blobs(shas)`` returns the subset present. ``iter_blobs()`` yields every
+    blob name (for gc and scrub). ``size(sha)`` raises ``NotFound`` when absent.
+
+Chunks (staging)
+    ``put_chunk(digest, data)`` stores an uploaded chunk after checking that
+    ``blake3(data) == digest`` (``DigestMismatch`` otherwise); idempotent.
+    ``get_chunk(digest)`` returns the bytes (``NotFound`` when absent) and verifies them.
+    ``has_chunks(digests)`` returns the subset staged. ``prune_chunks(older_than)``
+    deletes chunks staged before the given UNIX time and returns how many it deleted.
+
+Errors
+    A full disk or unwritable directory raises ``StorageError`` with a one-line reason;
+    nothing half-written stays visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, Protocol
+
+
+class BlobWriter(Protocol):
+    def write(self, data: bytes | memoryview) -> None: ...
+
+    def commit(self, expected_sha256: str | None = None) -> str: ...
+
+    def abort(self) -> None: ...
+
+    @property
+    def size(self) -> int: ...
+
+    def __enter__(self) -> BlobWriter: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class BlobStore(Protocol):
+    def new_blob(self) -> BlobWriter: ...
+
+    def open(self, sha256: str) -> BinaryIO: ...
+
+    def local_path(self, sha256: str) -> Path | None: ...
+
+    def size(self, sha256: str) -> int: ...
+
+    def has_blobs(self, shas: Iterable[str]) -> set[str]: ...
+
+    def delete(self, sha256: str) -> None: ...
+
+    def iter_blobs(self) -> Iterator[str]: ...
+
+    def put_chunk(self, digest: str, data: bytes) -> None: ...
+
+    def get_chunk(self, digest: str) -> bytes: ...
+
+    def has_chunks(self, digests: Iterable[str]) -> set[str]: ...
+
+    def prune_chunks(self, older_than: float) -> int: ...

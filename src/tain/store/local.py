@@ -1,0 +1,570 @@
+"""Blobs as files on local disks, each blob kept on ``copies`` of the data directories.
+
+Layout inside every data directory (one per disk)::
+
+    blobs/ab/cd/<sha256>   whole blobs, mode 0444 (published trees hard-link to them)
+    chunks/ab/<blake3>     staged upload chunks (first data directory only)
+    tmp/                   temp files; anything left here after a crash is garbage
+
+Which directories hold a blob follows from its name by rendezvous hashing, so adding
+a directory moves few blobs. Reads still look in every directory, so blobs placed under
+an older directory list are found.
+
+A file appears under its final name only once it is complete and fsynced: it is
+written to ``tmp/``, fsynced, then hard-linked into place (``os.link`` never replaces
+an existing name) and the directory is fsynced. A crash leaves at most temp files,
+which ``clean_tmp`` removes at startup.
+
+A commit that fails part way may leave the blob on fewer than ``copies`` directories.
+Those copies are whole and verified, so they are kept (another writer may already rely
+on them); committing the same bytes again adds the missing copies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import logging
+import os
+import re
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, Self
+
+from tain.config import StoreConfig
+from tain.core.digests import blake3_hex, is_digest
+from tain.errors import DigestMismatch, IntegrityError, NotFound, StorageError, UsageError
+
+log = logging.getLogger("tain.store")
+
+BLOB_MODE = 0o444
+IO_BUFFER = 1024 * 1024
+VERIFIED_CACHE_SIZE = 100_000
+_FANOUT = re.compile(r"^[0-9a-f]{2}$")
+
+StatKey = tuple[str, int, int, int, int]
+
+
+class LocalStore:
+    """The ``BlobStore`` contract over one or more local data directories."""
+
+    def __init__(self, data_dirs: Sequence[Path], copies: int = 1) -> None:
+        dirs = tuple(Path(d) for d in data_dirs)
+        _validate(dirs, copies)
+        self.data_dirs = dirs
+        self.copies = copies
+        self._verified = _VerifiedCache(VERIFIED_CACHE_SIZE)
+        self._next_temp_dir = itertools.count()
+        for root in dirs:
+            _prepare(root)
+
+    @classmethod
+    def from_config(cls, config: StoreConfig) -> LocalStore:
+        return cls(config.data_dirs, config.copies)
+
+    # -- blobs -------------------------------------------------------------------------
+
+    def new_blob(self) -> LocalBlobWriter:
+        root, fd, path = self._open_blob_temp()
+        return LocalBlobWriter(self, root, fd, path)
+
+    def open(self, sha256: str) -> BinaryIO:
+        f, _ = self._open_verified(sha256)
+        return f
+
+    def local_path(self, sha256: str) -> Path | None:
+        f, path = self._open_verified(sha256)
+        f.close()
+        return path
+
+    def size(self, sha256: str) -> int:
+        sizes = {st.st_size for st in self._stat_copies(sha256)}
+        if not sizes:
+            raise NotFound(f"no blob {sha256}")
+        if len(sizes) == 1:
+            return sizes.pop()
+        # Copies disagree, so at least one is corrupt: ask a verified one.
+        f, _ = self._open_verified(sha256)
+        with f:
+            return os.fstat(f.fileno()).st_size
+
+    def has_blobs(self, shas: Iterable[str]) -> set[str]:
+        """Blobs with at least one stored copy (not verified: that is ``open``'s job)."""
+        return {sha for sha in set(shas) if any(True for _ in self._stat_copies(sha))}
+
+    def delete(self, sha256: str) -> None:
+        if not is_digest(sha256):
+            return
+        for root in self.data_dirs:
+            try:
+                _blob_path(root, sha256).unlink(missing_ok=True)
+            except NotADirectoryError:
+                continue
+            except OSError as exc:
+                raise _storage_error("delete a blob", root, exc) from exc
+
+    def iter_blobs(self) -> Iterator[str]:
+        """Every blob name once, sorted; memory use is bounded by one fan-out directory."""
+        tops = [root / "blobs" for root in self.data_dirs]
+        for ab in _union_listdir(tops, _FANOUT.match):
+            mids = [top / ab for top in tops]
+            for cd in _union_listdir(mids, _FANOUT.match):
+                prefix = ab + cd
+                yield from _union_listdir([mid / cd for mid in mids], _blob_name_in(prefix))
+
+    # -- chunks ------------------------------------------------------------------------
+
+    def put_chunk(self, digest: str, data: bytes) -> None:
+        actual = blake3_hex(data)
+        if actual != digest:
+            raise DigestMismatch(
+                f"chunk bytes hash to {actual}, not {digest}", expected=digest, actual=actual
+            )
+        root = self.data_dirs[0]
+        tmp: Path | None = None
+        try:
+            parent = _ensure_dirs(root, "chunks", digest[:2])
+            fd, tmp = _new_temp(root, "chunk-")
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            # Replacing is safe (the temp is complete) and heals a corrupt staged copy.
+            tmp.replace(parent / digest)
+            tmp = None
+            _fsync_dir(parent)
+        except OSError as exc:
+            raise _storage_error("stage a chunk", root, exc) from exc
+        finally:
+            if tmp is not None:
+                _unlink_quietly(tmp)
+
+    def get_chunk(self, digest: str) -> bytes:
+        if not is_digest(digest):
+            raise NotFound(f"no staged chunk {digest!r}")
+        root = self.data_dirs[0]
+        path = _chunk_path(root, digest)
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise NotFound(f"no staged chunk {digest}") from exc
+        except OSError as exc:
+            raise _storage_error("read a chunk", root, exc) from exc
+        if blake3_hex(data) != digest:
+            # Dropped so that has_chunks stops reporting it and the client sends it again.
+            log.error("corrupt staged chunk %s: removed", path)
+            _unlink_quietly(path)
+            raise IntegrityError(f"staged chunk {digest} is corrupt", hint="upload it again")
+        return data
+
+    def has_chunks(self, digests: Iterable[str]) -> set[str]:
+        root = self.data_dirs[0]
+        return {d for d in set(digests) if is_digest(d) and _exists(_chunk_path(root, d))}
+
+    def prune_chunks(self, older_than: float) -> int:
+        top = self.data_dirs[0] / "chunks"
+        files = (
+            top / ab / name
+            for ab in _union_listdir([top], _FANOUT.match)
+            for name in _union_listdir([top / ab], is_digest)
+        )
+        return _remove_older(files, older_than)
+
+    # -- maintenance -------------------------------------------------------------------
+
+    def clean_tmp(self, older_than: float) -> int:
+        """Remove temp files last modified before UNIX time ``older_than``; called at
+        startup. Pass a time in the past if other processes may be writing now."""
+        files = (root / "tmp" / name for root in self.data_dirs for name in _listdir(root / "tmp"))
+        return _remove_older(files, older_than)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _ranked(self, sha256: str) -> list[Path]:
+        """All data dirs, best first by rendezvous hashing; the first ``copies`` hold it."""
+
+        def score(root: Path) -> bytes:
+            return hashlib.sha256(f"{root}\0{sha256}".encode()).digest()
+
+        return sorted(self.data_dirs, key=score, reverse=True)
+
+    def _open_blob_temp(self) -> tuple[Path, int, Path]:
+        """A temp file for a new blob, rotating over the data dirs to spread the load."""
+        start = next(self._next_temp_dir)
+        failures: list[str] = []
+        for i in range(len(self.data_dirs)):
+            root = self.data_dirs[(start + i) % len(self.data_dirs)]
+            try:
+                fd, path = _new_temp(root, "blob-")
+            except OSError as exc:
+                failures.append(f"{root}: {exc.strerror or exc}")
+                continue
+            return root, fd, path
+        raise StorageError("cannot create a temp file in any data dir: " + "; ".join(failures))
+
+    def _publish(self, sha256: str, src: Path, src_root: Path) -> None:
+        """Put the complete, fsynced temp file ``src`` in place in every chosen dir."""
+        targets = self._ranked(sha256)[: self.copies]
+        # The temp's own dir goes last: there the temp itself is linked, or moved, in.
+        targets.sort(key=lambda root: root == src_root)
+        for root in targets:
+            self._place(sha256, src, root, own=root == src_root)
+
+    def _place(self, sha256: str, src: Path, root: Path, *, own: bool) -> None:
+        final = _blob_path(root, sha256)
+        tmp: Path | None = None
+        try:
+            _ensure_dirs(root, "blobs", sha256[:2], sha256[2:4])
+            if not own:
+                tmp = _copy_to_temp(src, root, sha256)
+            self._link_into_place(tmp or src, final, sha256)
+            _fsync_dir(final.parent)
+        except OSError as exc:
+            raise _storage_error("store a blob", root, exc) from exc
+        finally:
+            if tmp is not None:
+                _unlink_quietly(tmp)
+
+    def _link_into_place(self, source: Path, final: Path, sha256: str) -> None:
+        try:
+            os.link(source, final)
+        except FileExistsError:
+            if self._is_good_copy(final, sha256):
+                return
+            log.warning("replacing corrupt blob copy %s", final)
+            source.replace(final)
+
+    def _is_good_copy(self, path: Path, sha256: str) -> bool:
+        try:
+            f = self._open_copy(path, sha256)
+        except OSError:
+            return False
+        if f is None:
+            return False
+        f.close()
+        return True
+
+    def _stat_copies(self, sha256: str) -> Iterator[os.stat_result]:
+        if not is_digest(sha256):
+            return
+        for root in self.data_dirs:
+            try:
+                yield _blob_path(root, sha256).stat()
+            except OSError:
+                continue
+
+    def _open_verified(self, sha256: str) -> tuple[BinaryIO, Path]:
+        """The first copy whose bytes hash to ``sha256``, opened at offset 0."""
+        if not is_digest(sha256):
+            raise NotFound(f"no blob {sha256!r}")
+        corrupt = unreadable = 0
+        for root in self._ranked(sha256):
+            path = _blob_path(root, sha256)
+            try:
+                f = self._open_copy(path, sha256)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as exc:
+                log.warning("cannot read blob copy %s: %s", path, exc.strerror or exc)
+                unreadable += 1
+                continue
+            if f is not None:
+                return f, path
+            log.error("corrupt blob copy %s: its bytes do not hash to its name", path)
+            corrupt += 1
+        if corrupt:
+            raise IntegrityError(
+                f"blob {sha256} has no good copy ({corrupt} corrupt, {unreadable} unreadable)",
+                sha256=sha256,
+            )
+        if unreadable:
+            raise StorageError(f"blob {sha256}: no copy is readable", sha256=sha256)
+        raise NotFound(f"no blob {sha256}")
+
+    def _open_copy(self, path: Path, sha256: str) -> BinaryIO | None:
+        """The copy at ``path`` opened at offset 0 if its bytes hash to ``sha256``."""
+        f = open(path, "rb")  # noqa: SIM115 - handed to the caller
+        try:
+            good = self._verify(f, path, sha256)
+        except BaseException:
+            f.close()
+            raise
+        if not good:
+            f.close()
+            return None
+        f.seek(0)
+        return f
+
+    def _verify(self, f: io.BufferedReader, path: Path, sha256: str) -> bool:
+        """Hash the whole file unless this exact file version was already checked."""
+        key = _stat_key(path, os.fstat(f.fileno()))
+        if self._verified.contains(key):
+            return True
+        if hashlib.file_digest(f, "sha256").hexdigest() != sha256:
+            return False
+        if _stat_key(path, os.fstat(f.fileno())) == key:
+            self._verified.add(key)
+        return True
+
+
+class LocalBlobWriter:
+    """Streams a blob into a temp file, hashing on the way; ``commit`` publishes it."""
+
+    def __init__(self, store: LocalStore, root: Path, fd: int, path: Path) -> None:
+        self._store = store
+        self._root = root
+        self._fd: int | None = fd
+        self._path: Path | None = path
+        self._hash = hashlib.sha256()
+        self._buf = bytearray()
+        self._size = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._live_fd()
+        view = memoryview(data).cast("B")
+        self._hash.update(view)
+        self._size += view.nbytes
+        self._buf += view
+        if len(self._buf) >= IO_BUFFER:
+            self._flush()
+
+    def commit(self, expected_sha256: str | None = None) -> str:
+        fd, path = self._live_fd(), self._path
+        assert path is not None
+        self._flush()
+        sha = self._hash.hexdigest()
+        if expected_sha256 is not None and expected_sha256 != sha:
+            self.abort()
+            raise DigestMismatch(
+                f"blob bytes hash to {sha}, not {expected_sha256}",
+                expected=expected_sha256,
+                actual=sha,
+            )
+        try:
+            os.fchmod(fd, BLOB_MODE)
+            os.fsync(fd)
+            self._fd = None
+            os.close(fd)
+            self._store._publish(sha, path, self._root)
+        except OSError as exc:
+            raise _storage_error("write a blob", self._root, exc) from exc
+        finally:
+            self.abort()
+        return sha
+
+    def abort(self) -> None:
+        """Discard the bytes; safe to call more than once and after ``commit``."""
+        fd, self._fd = self._fd, None
+        path, self._path = self._path, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError as exc:
+                log.warning("cannot close temp file %s: %s", path, exc.strerror)
+        if path is not None:
+            _unlink_quietly(path)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.abort()
+
+    def _live_fd(self) -> int:
+        if self._fd is None:
+            raise ValueError("blob writer is closed")
+        return self._fd
+
+    def _flush(self) -> None:
+        data, self._buf = self._buf, bytearray()
+        try:
+            _write_all(self._live_fd(), data)
+        except OSError as exc:
+            self.abort()
+            raise _storage_error("write a blob", self._root, exc) from exc
+
+
+class _VerifiedCache:
+    """A bounded LRU set of file versions whose bytes were seen to match their name."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._keys: OrderedDict[StatKey, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def contains(self, key: StatKey) -> bool:
+        with self._lock:
+            if key not in self._keys:
+                return False
+            self._keys.move_to_end(key)
+            return True
+
+    def add(self, key: StatKey) -> None:
+        with self._lock:
+            self._keys[key] = None
+            self._keys.move_to_end(key)
+            while len(self._keys) > self._capacity:
+                self._keys.popitem(last=False)
+
+
+def _validate(dirs: tuple[Path, ...], copies: int) -> None:
+    if not dirs:
+        raise UsageError("the blob store needs at least one data dir")
+    if not 1 <= copies <= len(dirs):
+        raise UsageError(f"copies = {copies} needs between 1 and {len(dirs)} data dirs")
+    if len({d.resolve() for d in dirs}) != len(dirs):
+        raise UsageError("the same data dir is listed twice")
+
+
+def _prepare(root: Path) -> None:
+    """Create the data dir layout; a missing disk is logged, reads use the other copies."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for sub in ("blobs", "chunks", "tmp"):
+            (root / sub).mkdir(exist_ok=True)
+    except OSError as exc:
+        log.warning("data dir %s is unavailable: %s", root, exc.strerror or exc)
+
+
+def _blob_path(root: Path, sha256: str) -> Path:
+    return root / "blobs" / sha256[:2] / sha256[2:4] / sha256
+
+
+def _chunk_path(root: Path, digest: str) -> Path:
+    return root / "chunks" / digest[:2] / digest
+
+
+def _blob_name_in(prefix: str) -> Callable[[str], bool]:
+    def keep(name: str) -> bool:
+        return is_digest(name) and name.startswith(prefix)
+
+    return keep
+
+
+def _stat_key(path: Path, st: os.stat_result) -> StatKey:
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _storage_error(action: str, root: Path, exc: OSError) -> StorageError:
+    return StorageError(f"cannot {action} in {root}: {exc.strerror or exc}", dir=str(root))
+
+
+def _ensure_dirs(root: Path, *parts: str) -> Path:
+    """Create ``root/parts...`` but never ``root``: a data dir that vanished while
+    running (a pulled disk) is an error, not silently recreated."""
+    path = root
+    for part in parts:
+        parent, path = path, path / part
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        _fsync_dir(parent)
+    return path
+
+
+def _new_temp(root: Path, prefix: str) -> tuple[int, Path]:
+    fd, name = tempfile.mkstemp(prefix=prefix, dir=_ensure_dirs(root, "tmp"))
+    return fd, Path(name)
+
+
+def _copy_to_temp(src: Path, root: Path, sha256: str) -> Path:
+    """A complete, fsynced, read-only copy of ``src`` in ``root/tmp``."""
+    fd, tmp = _new_temp(root, "blob-")
+    try:
+        try:
+            digest = _copy_into(src, fd)
+            os.fchmod(fd, BLOB_MODE)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if digest != sha256:
+            raise IntegrityError(f"temp file {src} changed while it was copied to {root}")
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    return tmp
+
+
+def _copy_into(src: Path, fd: int) -> str:
+    h = hashlib.sha256()
+    with open(src, "rb") as f:
+        while block := f.read(IO_BUFFER):
+            h.update(block)
+            _write_all(fd, block)
+    return h.hexdigest()
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        path.stat()
+    except OSError:
+        return False
+    return True
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("cannot remove %s: %s", path, exc.strerror or exc)
+
+
+def _listdir(path: Path) -> list[str]:
+    """Names in ``path``; a missing dir is empty, an unreadable one is logged and empty."""
+    try:
+        return [entry.name for entry in path.iterdir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        log.warning("cannot list %s: %s", path, exc.strerror or exc)
+        return []
+
+
+def _union_listdir(dirs: Iterable[Path], keep: Callable[[str], object]) -> list[str]:
+    """Sorted union of the names in ``dirs`` for which ``keep(name)`` is true."""
+    return sorted({name for d in dirs for name in _listdir(d) if keep(name)})
+
+
+def _remove_older(files: Iterable[Path], older_than: float) -> int:
+    """Unlink the files last modified before ``older_than``; errors are logged."""
+    removed = 0
+    for path in files:
+        try:
+            if path.stat().st_mtime < older_than:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("cannot remove %s: %s", path, exc.strerror or exc)
+    return removed

@@ -1,0 +1,290 @@
+"""LocalStore behaviour beyond the contract: copies, crash safety, disk errors."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tain.config import StoreConfig
+from tain.core.digests import blake3_hex, sha256_hex
+from tain.errors import IntegrityError, StorageError, UsageError
+from tain.store.local import LocalStore
+from tests.contracts.test_store_contract import flip_first_byte, put, read
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> list[Path]:
+    return [tmp_path / f"disk{i}" for i in range(3)]
+
+
+def copies_of(dirs: list[Path], sha: str) -> list[Path]:
+    return [p for d in dirs for p in d.glob(f"blobs/*/*/{sha}")]
+
+
+def tmp_files(dirs: list[Path]) -> list[Path]:
+    return [p for d in dirs for p in (d / "tmp").glob("*")]
+
+
+def fail_writes(monkeypatch: pytest.MonkeyPatch, code: int = errno.ENOSPC) -> None:
+    def write(fd: int, data: Any) -> int:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "write", write)
+
+
+def test_layout(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    store = LocalStore([root])
+    sha = put(store, b"layout")
+    assert (root / "blobs" / sha[:2] / sha[2:4] / sha).read_bytes() == b"layout"
+    digest = blake3_hex(b"chunk")
+    store.put_chunk(digest, b"chunk")
+    assert (root / "chunks" / digest[:2] / digest).read_bytes() == b"chunk"
+    assert store.local_path(sha) == root / "blobs" / sha[:2] / sha[2:4] / sha
+
+
+def test_each_blob_is_on_exactly_copies_dirs(dirs: list[Path]) -> None:
+    store = LocalStore(dirs, copies=2)
+    shas = [put(store, f"blob {i}".encode()) for i in range(30)]
+    for sha in shas:
+        assert len(copies_of(dirs, sha)) == 2
+    used = {path.parents[3] for sha in shas for path in copies_of(dirs, sha)}
+    assert used == set(dirs)
+
+
+def test_placement_is_deterministic(dirs: list[Path]) -> None:
+    a = LocalStore(dirs, copies=2)
+    sha = put(a, b"where do I go")
+    first = sorted(copies_of(dirs, sha))
+    a.delete(sha)
+    b = LocalStore(dirs, copies=2)
+    put(b, b"where do I go")
+    assert sorted(copies_of(dirs, sha)) == first
+
+
+def test_blob_survives_losing_a_data_dir(dirs: list[Path]) -> None:
+    store = LocalStore(dirs, copies=2)
+    blobs = {
+        put(store, f"survivor {i}".encode() * 100): f"survivor {i}".encode() * 100
+        for i in range(20)
+    }
+    shutil.rmtree(dirs[0])
+    for restarted in (store, LocalStore(dirs, copies=2)):
+        assert restarted.has_blobs(blobs) == set(blobs)
+        assert set(restarted.iter_blobs()) == set(blobs)
+        for sha, data in blobs.items():
+            assert read(restarted, sha) == data
+            assert restarted.size(sha) == len(data)
+
+
+def test_reads_the_good_copy_when_one_is_corrupt(
+    dirs: list[Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = LocalStore(dirs, copies=2)
+    data = b"two copies, one bad" * 50
+    sha = put(store, data)
+    first, second = copies_of(dirs, sha)
+    caplog.set_level(logging.ERROR, logger="tain.store")
+    for bad, good in ((first, second), (second, first)):
+        flip_first_byte(bad)
+        assert read(store, sha) == data
+        assert store.local_path(sha) == good
+        assert store.size(sha) == len(data)
+        bad.chmod(0o644)
+        bad.write_bytes(data)
+        bad.chmod(0o444)
+    # Each copy was bad once, so the bad one was tried first at least once.
+    assert any("corrupt" in r.getMessage() for r in caplog.records)
+
+
+def test_all_copies_corrupt_raises_integrity_error(dirs: list[Path]) -> None:
+    store = LocalStore(dirs, copies=2)
+    sha = put(store, b"doomed")
+    for path in copies_of(dirs, sha):
+        flip_first_byte(path)
+    with pytest.raises(IntegrityError):
+        store.open(sha)
+    with pytest.raises(IntegrityError):
+        store.local_path(sha)
+
+
+def test_verification_is_remembered_while_the_file_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real = hashlib.file_digest
+
+    def counting(f: Any, digest: str) -> Any:
+        calls.append(digest)
+        return real(f, digest)
+
+    monkeypatch.setattr(hashlib, "file_digest", counting)
+    store = LocalStore([tmp_path / "d"])
+    sha = put(store, b"hash me once")
+    assert read(store, sha) == b"hash me once"
+    assert read(store, sha) == b"hash me once"
+    assert store.local_path(sha) is not None
+    assert len(calls) == 1
+    flip_first_byte(copies_of([tmp_path / "d"], sha)[0])
+    with pytest.raises(IntegrityError):
+        store.open(sha)
+    assert len(calls) == 2
+
+
+def test_blob_files_are_read_only(dirs: list[Path]) -> None:
+    store = LocalStore(dirs, copies=3)
+    sha = put(store, b"read only")
+    paths = copies_of(dirs, sha)
+    assert len(paths) == 3
+    for path in paths:
+        assert path.stat().st_mode & 0o777 == 0o444
+
+
+def test_temp_files_are_not_blobs(dirs: list[Path]) -> None:
+    store = LocalStore(dirs, copies=2)
+    writer = store.new_blob()
+    writer.write(b"in flight" * 1000)
+    assert tmp_files(dirs)
+    assert list(store.iter_blobs()) == []
+    assert store.has_blobs([sha256_hex(b"in flight" * 1000)]) == set()
+    writer.abort()
+    assert tmp_files(dirs) == []
+
+
+def test_commit_leaves_no_temp_files(dirs: list[Path]) -> None:
+    store = LocalStore(dirs, copies=2)
+    for i in range(10):
+        put(store, f"tidy {i}".encode() * 10_000)
+    assert tmp_files(dirs) == []
+
+
+def test_kill_mid_write_leaves_no_blob(dirs: list[Path]) -> None:
+    store = LocalStore(dirs, copies=2)
+    data = b"interrupted " * 200_000
+    writer = store.new_blob()
+    writer.write(data)  # the process "dies" here: no commit, no abort
+    assert tmp_files(dirs)
+
+    restarted = LocalStore(dirs, copies=2)
+    assert list(restarted.iter_blobs()) == []
+    assert restarted.has_blobs([sha256_hex(data)]) == set()
+    assert restarted.clean_tmp(time.time() - 3600) == 0  # too fresh to be garbage
+    assert restarted.clean_tmp(time.time() + 60) >= 1
+    assert tmp_files(dirs) == []
+    writer.abort()  # only closes the descriptor the "dead" process held
+
+
+def test_enospc_while_writing_raises_storage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "full"
+    store = LocalStore([root])
+    data = b"too big for the disk" * 100_000
+    fail_writes(monkeypatch)
+    with pytest.raises(StorageError) as info, store.new_blob() as writer:
+        writer.write(data)
+        writer.commit()
+    message = str(info.value)
+    assert str(root) in message
+    assert "No space left on device" in message
+    assert "\n" not in message
+    monkeypatch.undo()
+    assert list(store.iter_blobs()) == []
+    assert tmp_files([root]) == []
+
+
+def test_enospc_at_commit_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "full"
+    store = LocalStore([root])
+    with store.new_blob() as writer:
+        writer.write(b"small, still buffered")
+        fail_writes(monkeypatch, errno.EDQUOT)
+        with pytest.raises(StorageError, match=str(root)):
+            writer.commit()
+    monkeypatch.undo()
+    assert list(store.iter_blobs()) == []
+    assert tmp_files([root]) == []
+
+
+def test_enospc_while_copying_keeps_no_partial_copy(
+    dirs: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalStore(dirs, copies=3)
+    with store.new_blob() as writer:
+        writer.write(b"needs three copies")
+        fail_writes(monkeypatch)
+        with pytest.raises(StorageError):
+            writer.commit()
+    monkeypatch.undo()
+    assert tmp_files(dirs) == []
+    # A whole copy may have been published before the failure; never a partial one.
+    sha = sha256_hex(b"needs three copies")
+    for path in copies_of(dirs, sha):
+        assert path.read_bytes() == b"needs three copies"
+    assert put(store, b"needs three copies") == sha
+    assert len(copies_of(dirs, sha)) == 3
+
+
+def test_enospc_staging_a_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "full"
+    store = LocalStore([root])
+    digest = blake3_hex(b"chunk")
+    fail_writes(monkeypatch)
+    with pytest.raises(StorageError, match=str(root)):
+        store.put_chunk(digest, b"chunk")
+    monkeypatch.undo()
+    assert store.has_chunks([digest]) == set()
+    assert tmp_files([root]) == []
+
+
+def test_missing_data_dir_on_write_raises_storage_error(tmp_path: Path) -> None:
+    root = tmp_path / "unmounted"
+    store = LocalStore([root])
+    shutil.rmtree(root)
+    with pytest.raises(StorageError, match=str(root)):
+        store.new_blob()
+    assert not root.exists()  # never recreated behind an unmounted disk's back
+
+
+def test_corrupt_chunk_is_dropped(tmp_path: Path) -> None:
+    store = LocalStore([tmp_path / "d"])
+    digest = blake3_hex(b"chunk bytes")
+    store.put_chunk(digest, b"chunk bytes")
+    flip_first_byte(next((tmp_path / "d").glob(f"chunks/*/{digest}")))
+    with pytest.raises(IntegrityError):
+        store.get_chunk(digest)
+    assert store.has_chunks([digest]) == set()
+    store.put_chunk(digest, b"chunk bytes")
+    assert store.get_chunk(digest) == b"chunk bytes"
+
+
+def test_chunks_are_staged_in_the_first_dir(dirs: list[Path]) -> None:
+    store = LocalStore(dirs, copies=2)
+    digest = blake3_hex(b"staged")
+    store.put_chunk(digest, b"staged")
+    assert [p.parents[2] for d in dirs for p in d.glob(f"chunks/*/{digest}")] == [dirs[0]]
+
+
+def test_bad_configuration_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        LocalStore([])
+    with pytest.raises(UsageError):
+        LocalStore([tmp_path / "a"], copies=2)
+    with pytest.raises(UsageError):
+        LocalStore([tmp_path / "a"], copies=0)
+    with pytest.raises(UsageError):
+        LocalStore([tmp_path / "a", tmp_path / "b" / ".." / "a"], copies=1)
+
+
+def test_from_config(dirs: list[Path]) -> None:
+    store = LocalStore.from_config(StoreConfig(data_dirs=tuple(dirs), copies=2))
+    assert store.data_dirs == tuple(dirs)
+    assert store.copies == 2
