@@ -6,7 +6,7 @@ rev_from)`` for a directory, ``(repo_id, rev_from)``/``(repo_id, rev_to)`` for d
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -164,7 +164,7 @@ def _resolve(
     return row.id, rev
 
 
-def _diff_rows(rows: list[Row[Any]], old: int, new: int) -> list[DiffItem]:
+def _diff_rows(rows: Sequence[Row[Any]], old: int, new: int) -> list[DiffItem]:
     by_path: dict[str, list[Row[Any]]] = {}
     for row in rows:
         by_path.setdefault(row.path, []).append(row)

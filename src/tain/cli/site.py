@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
-from tain.config import CONFIG_NAME, default_config_text, load
-from tain.core.signing import new_private_key_pem
+from tain.config import load
 from tain.errors import UsageError
-from tain.service.auth import new_token
+from tain.service.setup import create_site
 from tain.service.site import open_site
 
 
@@ -29,24 +28,7 @@ def init(
     admin: Annotated[str, typer.Option(help="Name of the first admin user.")] = "admin",
 ) -> None:
     """Create a site: config file, signing key, catalog, and an admin user and token."""
-    if (site_dir / CONFIG_NAME).exists():
-        raise UsageError(f"{site_dir} already holds a site", hint="choose an empty directory")
-    site_dir.mkdir(parents=True, exist_ok=True)
-    (site_dir / CONFIG_NAME).write_text(default_config_text(listen))
-    keys = site_dir / "keys"
-    keys.mkdir(mode=0o700, exist_ok=True)
-    key_path = keys / "signing.key"
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(new_private_key_pem())
-    site = open_site(load(site_dir, os.environ))
-    try:
-        site.catalog.create_user(admin, is_admin=True, actor="tain-init")
-        secret, digest = new_token()
-        site.catalog.create_token(admin, name="init", token_hash=digest, expires_at=None,
-                                  actor="tain-init")
-    finally:
-        site.close()
+    secret = create_site(site_dir, listen=listen, admin=admin, env=os.environ)
     typer.echo(f"created site in {site_dir.resolve()}")
     typer.echo(f"admin user: {admin}")
     typer.echo(f"admin token (shown once, keep it safe): {secret}")

@@ -35,7 +35,7 @@ def parse_chunk_frames(
     reader = zstandard.ZstdDecompressor().stream_reader(body)
     total = 0
     while True:
-        head = reader.read(_FRAME_HEAD.size)
+        head = _read(reader, _FRAME_HEAD.size)
         if not head:
             return
         if len(head) != _FRAME_HEAD.size:
@@ -46,10 +46,26 @@ def parse_chunk_frames(
         total += length
         if total > max_total:
             raise PayloadTooLarge(f"chunk upload exceeds {max_total} bytes uncompressed")
-        data = reader.read(length)
+        data = _read(reader, length)
         if len(data) != length:
             raise InvalidRequest("chunk upload ends inside a chunk")
         yield digest.hex(), data
+
+
+def _read(reader: BinaryIO, size: int) -> bytes:
+    """Read exactly ``size`` bytes (fewer only at the end); bad zstd data is a 400."""
+    parts: list[bytes] = []
+    want = size
+    try:
+        while want:
+            part = reader.read(want)
+            if not part:
+                break
+            parts.append(part)
+            want -= len(part)
+    except zstandard.ZstdError as exc:
+        raise InvalidRequest(f"chunk upload is not a valid zstd stream: {exc}") from exc
+    return b"".join(parts)
 
 
 def stage_chunks(store: BlobStore, frames: Iterable[tuple[str, bytes]]) -> tuple[int, int]:

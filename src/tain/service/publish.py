@@ -18,6 +18,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tain.catalog.sql import SqlCatalog
 from tain.core.manifest import Entry, Kind
@@ -49,7 +50,8 @@ class Publisher:
     def published_revision(self, repo: str) -> int | None:
         state = self._read_state(repo)
         active = state.get("active")
-        return state.get(active) if isinstance(active, str) else None
+        shown = state.get(active) if isinstance(active, str) else None
+        return shown if isinstance(shown, int) else None
 
     def _publish_locked(self, repo: str) -> int:
         head = self.catalog.get_repo(repo).head
@@ -139,14 +141,14 @@ class Publisher:
     def _state_dir(self, repo: str) -> Path:
         return self.root / ".tain" / repo
 
-    def _read_state(self, repo: str) -> dict[str, object]:
+    def _read_state(self, repo: str) -> dict[str, Any]:
         try:
             raw = json.loads((self._state_dir(repo) / "state.json").read_text())
         except (FileNotFoundError, ValueError):
             return {}
         return raw if isinstance(raw, dict) else {}
 
-    def _write_state(self, repo: str, state: dict[str, object]) -> None:
+    def _write_state(self, repo: str, state: dict[str, Any]) -> None:
         path = self._state_dir(repo) / "state.json"
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w") as fh:

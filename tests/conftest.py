@@ -1,0 +1,129 @@
+"""Fixtures for tests that need a running site: a real uvicorn server on loopback
+(in a thread, or as a separate process when the test kills it)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from tain.config import load
+from tain.server.app import create_app
+from tain.service.setup import create_site
+from tain.service.site import Site, open_site
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"site at {url} did not become healthy")
+
+
+@dataclass
+class RunningSite:
+    url: str
+    token: str
+    site_dir: Path
+    site: Site | None = None
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def anonymous(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60)
+
+
+@pytest.fixture
+def new_site(tmp_path: Path) -> tuple[Path, str, int]:
+    port = free_port()
+    site_dir = tmp_path / "site"
+    token = create_site(site_dir, listen=f"127.0.0.1:{port}", admin="admin")
+    return site_dir, token, port
+
+
+@pytest.fixture
+def running_site(new_site: tuple[Path, str, int]) -> Iterator[RunningSite]:
+    """A site served by uvicorn in a thread of this process."""
+    site_dir, token, port = new_site
+    site = open_site(load(site_dir, {}))
+    config = uvicorn.Config(create_app(site), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url)
+    try:
+        yield RunningSite(url, token, site_dir, site)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        site.close()
+
+
+class SiteProcess:
+    """``tain serve`` as a child process, so a test can kill -9 it."""
+
+    def __init__(self, site_dir: Path, port: int) -> None:
+        self.site_dir, self.port = site_dir, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tain", "serve", str(self.site_dir),
+             "--listen", f"127.0.0.1:{self.port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ},
+        )
+        wait_healthy(self.url)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=15)
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
+
+
+@pytest.fixture
+def site_process(new_site: tuple[Path, str, int]) -> Iterator[tuple[SiteProcess, str]]:
+    site_dir, token, port = new_site
+    proc = SiteProcess(site_dir, port)
+    proc.start()
+    try:
+        yield proc, token
+    finally:
+        proc.stop()
