@@ -90,21 +90,26 @@ class SiteProcess:
         self.site_dir, self.port = site_dir, port
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log = site_dir / "serve.log"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tain", "serve", str(self.site_dir),
-             "--listen", f"127.0.0.1:{self.port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ},
-        )
-        wait_healthy(self.url)
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tain", "serve", str(self.site_dir),
+                 "--listen", f"127.0.0.1:{self.port}"],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+            )
+        try:
+            wait_healthy(self.url)
+        except RuntimeError as exc:
+            self.kill()
+            raise RuntimeError(f"{exc}; its log: {self.log.read_text()[-2000:]}") from exc
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
+        if self.proc:
             self.proc.wait(timeout=15)
-        if self.proc and self.proc.stderr:
-            self.proc.stderr.close()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -114,8 +119,6 @@ class SiteProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc and self.proc.stderr:
-            self.proc.stderr.close()
 
 
 @pytest.fixture

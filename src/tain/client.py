@@ -15,6 +15,7 @@ import io
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,14 +98,11 @@ class DownloadResult:
 
 def encode_chunk_frames(frames: Iterable[tuple[str, bytes | memoryview]]) -> bytes:
     """One zstd stream of ``digest (32 raw bytes) | length (u32 BE) | data`` frames."""
-    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compressobj()
-    parts: list[bytes] = []
+    raw = bytearray()
     for digest, data in frames:
-        header = bytes.fromhex(digest) + len(data).to_bytes(4, "big")
-        parts.append(compressor.compress(header))
-        parts.append(compressor.compress(data))
-    parts.append(compressor.flush())
-    return b"".join(parts)
+        raw += bytes.fromhex(digest) + len(data).to_bytes(4, "big")
+        raw += data
+    return bytes(zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(bytes(raw)))
 
 
 def decode_chunk_frames(body: bytes) -> Iterator[tuple[str, bytes]]:
@@ -158,7 +156,7 @@ class SiteClient:
         *,
         timeout: float = 60,
         transport: httpx.BaseTransport | None = None,
-        retries: int = 3,
+        retries: int = 2,
         backoff: float = 0.25,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
@@ -226,7 +224,7 @@ class SiteClient:
     def _pause(self, attempt: int) -> None:
         time.sleep(self._backoff * (2**attempt))
 
-    def _unreachable(self, exc: httpx.TransportError) -> RemoteError:
+    def _unreachable(self, exc: httpx.HTTPError) -> RemoteError:
         reason = str(exc) or type(exc).__name__
         return RemoteError(
             f"cannot reach {self.base_url}: {reason}", hint="is 'tain serve' running there?"
@@ -407,9 +405,11 @@ class SiteClient:
         return _items(self._get(f"{API}/tokens", user=user), "tokens")
 
     def create_token(
-        self, user: str, *, name: str = "", expires_in_days: float | None = None
+        self, user: str, *, name: str | None = None, expires_in_days: float | None = None
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"user": user, "name": name}
+        body: dict[str, Any] = {"user": user}
+        if name is not None:
+            body["name"] = name
         if expires_in_days is not None:
             body["expires_in_days"] = expires_in_days
         return dict(self._json("POST", f"{API}/tokens", json=body))
@@ -432,7 +432,7 @@ class SiteClient:
         actor: str | None = None,
         action: str | None = None,
         target: str | None = None,
-        since: str | None = None,
+        since: float | None = None,
         limit: int = 100,
         after: int | None = None,
     ) -> list[dict[str, Any]]:
@@ -455,16 +455,17 @@ class SiteClient:
         response = self._send(
             "GET", url, params={"rev": rev}, stream=True, follow_redirects=True
         )
-        with response:
+        try:
             expected = _expected_sha256(response, path)
             digest, size = hashlib.sha256(), 0
-            try:
-                for block in response.iter_bytes(DOWNLOAD_BLOCK):
-                    digest.update(block)
-                    out.write(block)
-                    size += len(block)
-            except httpx.HTTPError as exc:
-                raise self._unreachable(exc) from exc
+            for block in response.iter_bytes(DOWNLOAD_BLOCK):
+                digest.update(block)
+                out.write(block)
+                size += len(block)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        finally:
+            response.close()
         if digest.hexdigest() != expected:
             raise IntegrityError(
                 f"{path}: downloaded bytes have SHA-256 {digest.hexdigest()}, "
@@ -477,16 +478,21 @@ class SiteClient:
         self, repo: str, path: str, dest: Path, *, rev: int | None = None
     ) -> DownloadResult:
         """Download into a temporary file beside ``dest``, verify, then rename over it."""
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-        tmp = Path(tmp_name)
+        try:
+            fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        except OSError as exc:
+            raise StorageError(f"cannot write beside {dest}: {exc.strerror}") from exc
+        tmp = Path(name)
         try:
             with os.fdopen(fd, "wb") as out:
                 result = self.download_to(repo, path, out, rev=rev)
             tmp.chmod(dest.stat().st_mode & 0o7777 if dest.exists() else 0o644)
             tmp.replace(dest)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
+            if isinstance(exc, OSError):
+                raise StorageError(f"cannot write {dest}: {exc.strerror or exc}") from exc
             raise
         return result
 
@@ -502,6 +508,7 @@ class SiteClient:
                 "X-Tain-SHA256": sha,
                 "X-Tain-Mode": f"{info.st_mode & 0o7777:04o}",
                 "X-Tain-Mtime-Ns": str(info.st_mtime_ns),
+                "X-Tain-Commit-Id": str(uuid.uuid4()),
             }
             url = _file_url(repo, path)
             body = self._json(
@@ -538,10 +545,12 @@ def _revision_number(value: Any) -> int:
 
 
 def _expected_sha256(response: httpx.Response, path: str) -> str:
-    etag = response.headers.get("ETag", "").removeprefix("W/").strip('"')
+    etag = str(response.headers.get("ETag", "")).removeprefix("W/").strip('"')
     if is_digest(etag):
         return etag
     from_repr = parse_repr_digest(response.headers.get("Repr-Digest", ""))
     if from_repr:
         return from_repr
+    if response.headers.get("Content-Type", "").startswith("text/html"):
+        raise UsageError(f"{path} is a directory, not a file", hint="list it with 'tain ls'")
     raise RemoteError(f"{path}: the site sent no SHA-256 to verify the download against")

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Row
 
 from tain.catalog import schema as t
 from tain.catalog.sqlbase import SqlBase
-from tain.core.audit import AuditRecord, verify_chain
+from tain.core.audit import GENESIS, AuditRecord, verify_chain
 
 
 class AuditLog(SqlBase):
@@ -45,11 +45,12 @@ class AuditLog(SqlBase):
             head = conn.execute(sa.select(t.audit_head)).first()
         records = [_record(r) for r in rows]
         problems = verify_chain(records)
-        last = records[-1] if records else None
-        if head and (last is None or head.seq != last.seq or head.hash != last.hash):
+        # an empty log ends at the seed: entry 0 with the genesis hash
+        last_seq, last_hash = (records[-1].seq, records[-1].hash) if records else (0, GENESIS)
+        if head and (head.seq != last_seq or head.hash != last_hash):
             problems.append(
                 f"the newest entries were removed: the head says entry {head.seq} "
-                f"but the log ends at {last.seq if last else 0}"
+                f"but the log ends at {last_seq}"
             )
         return len(records), problems
 

@@ -113,15 +113,25 @@ def _apply(
     return tally
 
 
+def _is_live() -> sa.ColumnElement[bool]:
+    """``rev_to + 0 IS NULL``, not ``rev_to IS NULL``: the bare form lets a planner
+    without statistics (SQLite) pick the ``(repo_id, rev_to)`` index, which walks every
+    live row of the repository; the path index finds the few rows directly."""
+    return (e.c.rev_to + 0).is_(None)
+
+
 def _live_row(conn: Connection, repo_id: int, path: str) -> Row[Any] | None:
     return conn.execute(
-        sa.select(e).where(e.c.repo_id == repo_id, e.c.path == path, e.c.rev_to.is_(None))
+        sa.select(e).where(e.c.repo_id == repo_id, e.c.path == path, _is_live())
     ).first()
 
 
 def _delete(conn: Connection, repo_id: int, number: int, path: str, tally: _Tally) -> None:
+    # [path, path + "0") bounds the index range scan; it holds path, path/... and
+    # byte-wise neighbours such as "path-x" or "path.txt", which the OR filters out.
     scope = sa.and_(
-        e.c.repo_id == repo_id, e.c.rev_to.is_(None), sa.or_(e.c.path == path, below(path))
+        e.c.repo_id == repo_id, _is_live(), e.c.path >= path, e.c.path < path + "0",
+        sa.or_(e.c.path == path, below(path)),
     )
     stats = conn.execute(
         sa.select(

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from tain.catalog.access import AccessCatalog
+from tain.catalog.base import Catalog
 from tain.catalog.auditlog import AuditLog
 from tain.catalog.blobs import BlobCatalog
 from tain.catalog.commits import CommitCatalog
@@ -32,3 +33,8 @@ def open_catalog(url: str, *, clock: Callable[[], float] = time.time) -> SqlCata
     engine = create_engine(url)
     upgrade(engine)
     return SqlCatalog(Database(engine), clock)
+
+
+def _conforms(catalog: SqlCatalog) -> Catalog:
+    """Checked by mypy: SqlCatalog implements the Catalog protocol."""
+    return catalog

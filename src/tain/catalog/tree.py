@@ -113,11 +113,12 @@ class TreeCatalog(SqlBase):
                 sa.and_(e.c.rev_from > lo, e.c.rev_from <= hi),
                 sa.and_(e.c.rev_to > lo, e.c.rev_to <= hi),
             )
+            # Sorted here, not in SQL: an ORDER BY path makes SQLite walk the path index
+            # over every row of the repository instead of the two revision indexes.
             rows = conn.execute(
                 sa.select(e).where(e.c.repo_id == rid, touched, below(prefix))
-                .order_by(e.c.path, e.c.rev_from)
             ).all()
-        return _diff_rows(rows, old, new)
+        return _diff_rows(sorted(rows, key=lambda r: (r.path, r.rev_from)), old, new)
 
     def get_revision(self, repo: str, number: int | None = None) -> Revision:
         with self._db.read() as conn:

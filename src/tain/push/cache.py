@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tain.core.chunking import ChunkRef
+from tain.errors import StorageError
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -73,12 +74,18 @@ class HashCache:
     def _connect(self) -> sqlite3.Connection:
         if self.path is None:
             return _open(":memory:")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            return _open(str(self.path))
-        except sqlite3.DatabaseError:
-            self.path.unlink(missing_ok=True)  # a cache may always be thrown away
-            return _open(str(self.path))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                return _open(str(self.path))
+            except sqlite3.DatabaseError:
+                self.path.unlink(missing_ok=True)  # a cache may always be thrown away
+                return _open(str(self.path))
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(
+                f"cannot use the hash cache {self.path}: {exc}",
+                hint="pass --cache PATH to put it somewhere writable",
+            ) from exc
 
     def files(self) -> list[Path]:
         """The files this cache occupies (a scan must not push them)."""

@@ -127,7 +127,7 @@ class _Scanner:
             target.encode("utf-8")
             check_symlink_target(target, path)
         except (OSError, UnicodeEncodeError, InvalidPath) as exc:
-            self._warn(f"{path}: symlink not kept ({_reason(exc)}); skipped")
+            self._warn(f"{path}: {_reason(exc)}; symlink skipped")
             return
         mode = st.st_mode & 0o7777
         self.result.entries[path] = Entry(path, Kind.SYMLINK, mode, st.st_mtime_ns, target=target)

@@ -65,13 +65,14 @@ class ChunkLocator:
         for ref in chunks.chunks:
             self._where.setdefault(ref.digest, []).append((chunks, ref))
 
-    def remove(self, chunks: FileChunks) -> None:
-        for ref in chunks.chunks:
-            places = [p for p in self._where.get(ref.digest, []) if p[0] is not chunks]
+    def forget(self, path: str) -> None:
+        """Drop every place inside the file at repository path ``path``."""
+        for digest in list(self._where):
+            places = [p for p in self._where[digest] if p[0].path != path]
             if places:
-                self._where[ref.digest] = places
+                self._where[digest] = places
             else:
-                self._where.pop(ref.digest, None)
+                del self._where[digest]
 
     def knows(self, digest: str) -> bool:
         return digest in self._where

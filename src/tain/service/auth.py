@@ -10,8 +10,8 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from tain.catalog.base import Catalog
 from tain.catalog.models import Repo, Role, User
-from tain.catalog.sql import SqlCatalog
 from tain.errors import AuthError, Forbidden
 
 TOKEN_PREFIX = "tain_"  # noqa: S105 (a prefix, not a secret)
@@ -46,7 +46,7 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def authenticate(catalog: SqlCatalog, authorization: str | None, now: float) -> Principal:
+def authenticate(catalog: Catalog, authorization: str | None, now: float) -> Principal:
     """Resolve an ``Authorization`` header; no header means anonymous."""
     if not authorization:
         return ANONYMOUS
@@ -65,7 +65,7 @@ def authenticate(catalog: SqlCatalog, authorization: str | None, now: float) -> 
     return Principal(user, token.id)
 
 
-def role_on(catalog: SqlCatalog, principal: Principal, repo: Repo) -> Role | None:
+def role_on(catalog: Catalog, principal: Principal, repo: Repo) -> Role | None:
     if principal.is_admin:
         return Role.ADMIN
     granted = catalog.role_of(principal.user.id, repo.name) if principal.user else None
@@ -74,7 +74,7 @@ def role_on(catalog: SqlCatalog, principal: Principal, repo: Repo) -> Role | Non
     return granted
 
 
-def require_role(catalog: SqlCatalog, principal: Principal, repo: Repo, role: Role) -> None:
+def require_role(catalog: Catalog, principal: Principal, repo: Repo, role: Role) -> None:
     held = role_on(catalog, principal, repo)
     if held is not None and held >= role:
         return

@@ -11,8 +11,8 @@ from typing import BinaryIO
 
 import zstandard
 
+from tain.catalog.base import Catalog
 from tain.catalog.models import ChunkLocation
-from tain.catalog.sql import SqlCatalog
 from tain.core.chunking import ChunkRef, chunk_bytes, iter_file_chunks
 from tain.core.digests import blake3_hex
 from tain.errors import (
@@ -78,7 +78,7 @@ def stage_chunks(store: BlobStore, frames: Iterable[tuple[str, bytes]]) -> tuple
 
 
 def missing_chunks(
-    catalog: SqlCatalog, store: BlobStore, digests: Iterable[str]
+    catalog: Catalog, store: BlobStore, digests: Iterable[str]
 ) -> list[str]:
     wanted = set(digests)
     located = catalog.locate_chunks(wanted)
@@ -87,7 +87,7 @@ def missing_chunks(
 
 
 def assemble_blob(
-    catalog: SqlCatalog, store: BlobStore, sha256: str, size: int,
+    catalog: Catalog, store: BlobStore, sha256: str, size: int,
     chunks: Sequence[tuple[str, int]],
 ) -> None:
     """Rebuild a blob from staged chunks and chunks inside stored blobs, verify its
@@ -126,7 +126,7 @@ def _chunk_data(store: BlobStore, location: ChunkLocation | None, digest: str) -
 
 
 def store_upload(
-    catalog: SqlCatalog, store: BlobStore, body: Iterable[bytes], *, expected: str | None,
+    catalog: Catalog, store: BlobStore, body: Iterable[bytes], *, expected: str | None,
     max_bytes: int,
 ) -> tuple[str, int]:
     """Store one uploaded file; returns (sha256, size). Checks ``expected`` if given."""

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tain.catalog.sql import SqlCatalog
+from tain.catalog.base import Catalog
 from tain.core.manifest import Entry, Kind
 from tain.errors import NotFound, StorageError
 from tain.store.base import BlobStore
@@ -29,7 +29,7 @@ log = logging.getLogger("tain.publish")
 
 
 class Publisher:
-    def __init__(self, root: Path, catalog: SqlCatalog, store: BlobStore) -> None:
+    def __init__(self, root: Path, catalog: Catalog, store: BlobStore) -> None:
         self.root = root
         self.catalog = catalog
         self.store = store

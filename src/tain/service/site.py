@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tain.catalog.sql import SqlCatalog, open_catalog
+from tain.catalog.base import Catalog
+from tain.catalog.sql import open_catalog
 from tain.config import SiteConfig
 from tain.core.signing import load_private_key, public_key_text, sign_revision
 from tain.errors import StorageError, UsageError
@@ -23,7 +24,7 @@ log = logging.getLogger("tain.site")
 @dataclass
 class Site:
     config: SiteConfig
-    catalog: SqlCatalog
+    catalog: Catalog
     store: BlobStore
     key: Ed25519PrivateKey
     publisher: Publisher

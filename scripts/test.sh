@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Install tain with its test tools into .venv and run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --upgrade pip
+.venv/bin/pip install --quiet -e '.[dev]'
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,1 @@
+"""The ``tain`` command line (Typer + Rich)."""
