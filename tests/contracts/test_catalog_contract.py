@@ -496,6 +496,17 @@ def test_tree_page_paging(catalog: SqlCatalog) -> None:
     assert [e.path for e in tail] == ["d/f99", "e"]
 
 
+def test_paths_are_in_byte_order(catalog: SqlCatalog) -> None:
+    new_repo(catalog)
+    names = ["z", "é", "a0", "a/b", "a.b", "a-b", "B", "a/B", "a/é", "a/~"]
+    commit(catalog, *(put(file(n, 1)) for n in names))
+    ordered = sorted(n.encode() for n in [*names, "a"])  # "a": made for "a/b"
+    assert paths_at(catalog) == [n.decode() for n in ordered]
+    assert [e.path for e in catalog.list_dir("alpha", "a")] == ["a/B", "a/b", "a/~", "a/é"]
+    _, page = catalog.tree_page("alpha", after="a.b", limit=3)
+    assert [e.path for e in page] == ["a/B", "a/b", "a/~"]
+
+
 def test_history_of_a_path(catalog: SqlCatalog) -> None:
     new_repo(catalog)
     commit(catalog, put(file("x", 1)))                # 1

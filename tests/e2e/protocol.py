@@ -21,7 +21,9 @@ def frames(chunks: dict[str, bytes]) -> bytes:
     return zstandard.ZstdCompressor().compress(raw)
 
 
-def put_change(path: str, data: bytes, *, mode: int = 0o644, mtime_ns: int = 10**18) -> dict[str, Any]:
+def put_change(
+    path: str, data: bytes, *, mode: int = 0o644, mtime_ns: int = 10**18
+) -> dict[str, Any]:
     return {
         "op": "put", "path": path, "kind": "file", "mode": mode, "mtime_ns": mtime_ns,
         "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
@@ -41,7 +43,9 @@ def push_files(
         for c in chunk_bytes(data):
             wanted[c.digest] = bytes(data[c.offset : c.offset + c.length])
     blobs = [c["sha256"] for c in changes if c["op"] == "put"]
-    ask = client.post(f"/api/v1/repos/{repo}/missing", json={"blobs": blobs, "chunks": list(wanted)})
+    ask = client.post(
+        f"/api/v1/repos/{repo}/missing", json={"blobs": blobs, "chunks": list(wanted)}
+    )
     ask.raise_for_status()
     missing = ask.json()["chunks"]
     sent = 0

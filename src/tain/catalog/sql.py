@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 
 from tain.catalog.access import AccessCatalog
-from tain.catalog.base import Catalog
 from tain.catalog.auditlog import AuditLog
+from tain.catalog.base import Catalog
 from tain.catalog.blobs import BlobCatalog
 from tain.catalog.commits import CommitCatalog
 from tain.catalog.db import Database, create_engine
