@@ -29,11 +29,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_healthy(url: str, timeout: float = 30.0) -> None:
+def wait_healthy(url: str, timeout: float = 30.0, verify: bool | str = True) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=1, verify=verify).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -86,9 +86,9 @@ def running_site(new_site: tuple[Path, str, int]) -> Iterator[RunningSite]:
 class SiteProcess:
     """``tain serve`` as a child process, so a test can kill -9 it."""
 
-    def __init__(self, site_dir: Path, port: int) -> None:
-        self.site_dir, self.port = site_dir, port
-        self.url = f"http://127.0.0.1:{port}"
+    def __init__(self, site_dir: Path, port: int, *extra_args: str, scheme: str = "http") -> None:
+        self.site_dir, self.port, self.extra_args = site_dir, port, extra_args
+        self.url = f"{scheme}://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = site_dir / "serve.log"
 
@@ -96,11 +96,11 @@ class SiteProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "tain", "serve", str(self.site_dir),
-                 "--listen", f"127.0.0.1:{self.port}"],
+                 "--listen", f"127.0.0.1:{self.port}", *self.extra_args],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
             )
         try:
-            wait_healthy(self.url)
+            wait_healthy(self.url, verify=False)
         except RuntimeError as exc:
             self.kill()
             raise RuntimeError(f"{exc}; its log: {self.log.read_text()[-2000:]}") from exc

@@ -4,6 +4,7 @@ and the audit log."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,16 +19,15 @@ from tain.core.chunking import ChunkRef
 from tain.core.digests import blake3_hex, sha256_hex
 from tain.core.manifest import Change, Entry, Kind
 from tain.errors import Conflict, MissingData, NotFound, UsageError
+from tests.catalog import conftest as fixtures
+from tests.catalog.conftest import DAY, FakeClock
 
-# The fixtures live beside the catalog tests; importing them here makes them visible.
-from tests.catalog.conftest import (  # noqa: F401
-    DAY,
-    FakeClock,
-    backend,
-    catalog,
-    clock,
-    db_url,
-)
+# The fixtures live beside the catalog tests (backend x clock -> catalog); binding them
+# here makes pytest offer them to this module too.
+backend = fixtures.backend
+db_url = fixtures.db_url
+clock = fixtures.clock
+catalog = fixtures.catalog
 
 MTIME = 1_700_000_000_000_000_000
 ADMIN = "admin"
@@ -878,7 +878,7 @@ def test_every_mutation_is_audited(catalog: SqlCatalog, clock: FakeClock) -> Non
     retention = next(r for r in records if r.action == "retention.apply")
     assert retention.details == {"oldest_kept": 2, "entries_dropped": 1}
     assert records[0].prev_hash == "0" * 64
-    assert all(b.prev_hash == a.hash for a, b in zip(records, records[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(records))
     assert catalog.verify_audit() == (len(want), [])
 
 

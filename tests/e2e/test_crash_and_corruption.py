@@ -43,9 +43,10 @@ def test_corrupt_blob_is_an_error_never_wrong_bytes(running_site: RunningSite) -
 
 
 def _slow_push(url: str, token: str, files: dict[str, bytes], commit_id: str) -> None:
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as c:
-        with contextlib.suppress(httpx.HTTPError):  # the server dies under us: expected
-            push_files(c, "crash", files, commit_id=commit_id)
+    headers = {"Authorization": f"Bearer {token}"}
+    # the server dies under us: an HTTP error is expected
+    with httpx.Client(base_url=url, headers=headers) as c, contextlib.suppress(httpx.HTTPError):
+        push_files(c, "crash", files, commit_id=commit_id)
 
 
 def test_kill9_during_push_then_retry_completes(
