@@ -103,6 +103,7 @@ def test_column_details_that_matter(engine: Engine) -> None:
             ddl = conn.exec_driver_sql(
                 "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'entries'"
             ).scalar()
+        assert ddl is not None
         assert "COLLATE" not in ddl.upper()  # BINARY, SQLite's default: byte order
 
 

@@ -85,7 +85,8 @@ def big_postgres() -> Iterator[Big]:
 
 @pytest.fixture
 def big(backend: str, request: pytest.FixtureRequest) -> Big:
-    return request.getfixturevalue(f"big_{backend}")  # type: ignore[no-any-return]
+    built: Big = request.getfixturevalue(f"big_{backend}")
+    return built
 
 
 def count(big: Big, where: str) -> int:

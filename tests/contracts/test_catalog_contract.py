@@ -7,13 +7,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
-from tain.catalog.models import Role
+from tain.catalog.models import Revision, Role
 from tain.catalog.sql import SqlCatalog
 from tain.core.chunking import ChunkRef
 from tain.core.digests import blake3_hex, sha256_hex
@@ -74,8 +75,8 @@ def new_repo(cat: SqlCatalog, name: str = "alpha", *blob_numbers: int) -> None:
     add_blobs(cat, *(blob_numbers or range(10)))
 
 
-def commit(cat: SqlCatalog, *changes: Change, repo: str = "alpha", **kw: object) -> int:
-    result = cat.commit(repo, list(changes), author=ADMIN, **kw)  # type: ignore[arg-type]
+def commit(cat: SqlCatalog, *changes: Change, repo: str = "alpha", **kw: Any) -> int:
+    result = cat.commit(repo, list(changes), author=ADMIN, **kw)
     assert result.created
     return result.revision.number
 
@@ -212,7 +213,7 @@ def test_commit_creates_ancestor_directories(catalog: SqlCatalog, clock: FakeClo
 
 def test_counts_over_a_series_of_commits(catalog: SqlCatalog) -> None:
     new_repo(catalog)
-    seen = []
+    seen: list[Revision] = []
 
     def step(*changes: Change) -> tuple[int, int, int, int, int]:
         number = commit(catalog, *changes)
