@@ -21,6 +21,7 @@ from tain.config import load
 from tain.server.app import create_app
 from tain.service.setup import create_site
 from tain.service.site import Site, open_site
+from tests.pg import fresh_pg_database
 
 
 def free_port() -> int:
@@ -57,18 +58,43 @@ class RunningSite:
 
 
 @pytest.fixture
-def new_site(tmp_path: Path) -> tuple[Path, str, int]:
-    port = free_port()
-    site_dir = tmp_path / "site"
-    token = create_site(site_dir, listen=f"127.0.0.1:{port}", admin="admin")
-    return site_dir, token, port
+def catalog_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The environment that picks the site's catalog: SQLite by default; a module
+    parametrises this fixture indirectly with "postgres" to run on a fresh database."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield {}
+        return
+    with fresh_pg_database() as url:
+        yield {"TAIN_DATABASE_URL": url}
+
+
+BOTH_CATALOGS = pytest.mark.parametrize(
+    "catalog_env", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+    indirect=True,
+)
+
+
+@dataclass
+class NewSite:
+    site_dir: Path
+    token: str
+    port: int
+    env: dict[str, str]
 
 
 @pytest.fixture
-def running_site(new_site: tuple[Path, str, int]) -> Iterator[RunningSite]:
+def new_site(tmp_path: Path, catalog_env: dict[str, str]) -> NewSite:
+    port = free_port()
+    site_dir = tmp_path / "site"
+    token = create_site(site_dir, listen=f"127.0.0.1:{port}", admin="admin", env=catalog_env)
+    return NewSite(site_dir, token, port, catalog_env)
+
+
+@pytest.fixture
+def running_site(new_site: NewSite) -> Iterator[RunningSite]:
     """A site served by uvicorn in a thread of this process."""
-    site_dir, token, port = new_site
-    site = open_site(load(site_dir, {}))
+    site_dir, token, port = new_site.site_dir, new_site.token, new_site.port
+    site = open_site(load(site_dir, new_site.env))
     config = uvicorn.Config(create_app(site), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -86,8 +112,12 @@ def running_site(new_site: tuple[Path, str, int]) -> Iterator[RunningSite]:
 class SiteProcess:
     """``tain serve`` as a child process, so a test can kill -9 it."""
 
-    def __init__(self, site_dir: Path, port: int, *extra_args: str, scheme: str = "http") -> None:
+    def __init__(
+        self, site_dir: Path, port: int, *extra_args: str, scheme: str = "http",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.site_dir, self.port, self.extra_args = site_dir, port, extra_args
+        self.env = {**os.environ, **(env or {})}
         self.url = f"{scheme}://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = site_dir / "serve.log"
@@ -97,7 +127,7 @@ class SiteProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "tain", "serve", str(self.site_dir),
                  "--listen", f"127.0.0.1:{self.port}", *self.extra_args],
-                stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+                stdout=log, stderr=subprocess.STDOUT, env=self.env,
             )
         try:
             wait_healthy(self.url, verify=False)
@@ -122,11 +152,10 @@ class SiteProcess:
 
 
 @pytest.fixture
-def site_process(new_site: tuple[Path, str, int]) -> Iterator[tuple[SiteProcess, str]]:
-    site_dir, token, port = new_site
-    proc = SiteProcess(site_dir, port)
+def site_process(new_site: NewSite) -> Iterator[tuple[SiteProcess, str]]:
+    proc = SiteProcess(new_site.site_dir, new_site.port, env=new_site.env)
     proc.start()
     try:
-        yield proc, token
+        yield proc, new_site.token
     finally:
         proc.stop()

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import RunningSite, SiteProcess
+from tests.conftest import BOTH_CATALOGS, RunningSite, SiteProcess
 from tests.e2e.protocol import push_files
+
+pytestmark = BOTH_CATALOGS
 
 
 def _blob_file(site_dir: Path, sha: str) -> Path:

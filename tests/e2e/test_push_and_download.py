@@ -8,8 +8,10 @@ import random
 import subprocess
 from pathlib import Path
 
-from tests.conftest import RunningSite
+from tests.conftest import BOTH_CATALOGS, RunningSite
 from tests.e2e.protocol import push_files
+
+pytestmark = BOTH_CATALOGS
 
 
 def make_files(count: int, seed: int = 7) -> dict[str, bytes]:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import RunningSite, SiteProcess
+from tests.conftest import NewSite, RunningSite, SiteProcess
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -38,8 +38,8 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def test_serve_over_tls(new_site: tuple[Path, str, int], tmp_path: Path) -> None:
-    site_dir, token, port = new_site
+def test_serve_over_tls(new_site: NewSite, tmp_path: Path) -> None:
+    site_dir, token, port = new_site.site_dir, new_site.token, new_site.port
     cert, key = self_signed(tmp_path)
     proc = SiteProcess(site_dir, port, "--tls-cert", str(cert), "--tls-key", str(key),
                        scheme="https")

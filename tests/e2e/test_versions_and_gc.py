@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.conftest import RunningSite
+from tests.conftest import BOTH_CATALOGS, RunningSite
 from tests.e2e.protocol import push_files
+
+pytestmark = BOTH_CATALOGS
 
 
 def test_rollback_of_a_file_and_of_the_repository(running_site: RunningSite) -> None:

@@ -136,6 +136,12 @@ def check_changes(changes: Iterable[Change]) -> list[Change]:
             raise InvalidRequest(f"{change.path}: named twice in one commit")
         seen.add(change.path)
         out.append(change)
+    not_dirs = {
+        c.path for c in out if c.entry is not None and c.entry.kind is not Kind.DIR
+    }
+    for change in out:
+        if change.op == "put" and any(a in not_dirs for a in ancestors(change.path)):
+            raise InvalidRequest(f"{change.path}: a parent is put as a file in the same commit")
     return out
 
 
