@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from tain.catalog import schema as t
 from tain.catalog.models import ChunkLocation
@@ -27,30 +28,36 @@ def _batches(items: Iterable[str]) -> Iterable[list[str]]:
         yield listed[i : i + _BATCH]
 
 
+def _existing(conn: Connection, column: sa.Column[str], values: Iterable[str]) -> set[str]:
+    found: set[str] = set()
+    for part in _batches(values):
+        found.update(conn.execute(sa.select(column).where(column.in_(part))).scalars())
+    return found
+
+
 class BlobCatalog(SqlBase):
     def add_blob(self, sha256: str, size: int, chunks: Sequence[ChunkRef]) -> None:
         """Record a durable blob and the chunks it is made of (idempotent)."""
+        self.add_blobs([(sha256, size, chunks)])
+
+    def add_blobs(self, blobs: Sequence[tuple[str, int, Sequence[ChunkRef]]]) -> None:
+        """Record many durable blobs in one transaction (idempotent)."""
         with self._db.write() as conn:
-            exists = conn.execute(
-                sa.select(t.blobs.c.sha256).where(t.blobs.c.sha256 == sha256)
-            ).first()
-            if exists:
+            known = _existing(conn, t.blobs.c.sha256, (sha for sha, _, _ in blobs))
+            new = {sha: (size, chunks) for sha, size, chunks in blobs if sha not in known}
+            if not new:
                 return
-            conn.execute(
-                sa.insert(t.blobs).values(sha256=sha256, size=size, created_at=self._clock())
-            )
-            digests = list({c.digest for c in chunks})
-            known: set[str] = set()
-            for part in _batches(digests):
-                known.update(conn.execute(
-                    sa.select(t.chunks.c.digest).where(t.chunks.c.digest.in_(part))
-                ).scalars())
-            seen: set[str] = set()
+            now = self._clock()
+            conn.execute(sa.insert(t.blobs), [
+                dict(sha256=sha, size=size, created_at=now) for sha, (size, _) in new.items()
+            ])
+            all_chunks = [(sha, c) for sha, (_, chunks) in new.items() for c in chunks]
+            indexed = _existing(conn, t.chunks.c.digest, (c.digest for _, c in all_chunks))
             rows = []
-            for c in chunks:
-                if c.digest not in known and c.digest not in seen:
-                    seen.add(c.digest)
-                    rows.append(dict(digest=c.digest, sha256=sha256, offset=c.offset,
+            for sha, c in all_chunks:
+                if c.digest not in indexed:
+                    indexed.add(c.digest)
+                    rows.append(dict(digest=c.digest, sha256=sha, offset=c.offset,
                                      length=c.length))
             if rows:
                 conn.execute(sa.insert(t.chunks), rows)

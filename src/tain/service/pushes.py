@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from tain.catalog.models import CommitResult
 from tain.core.manifest import Change, Kind, check_changes
 from tain.errors import MissingData, PayloadTooLarge
-from tain.service.ingest import assemble_blob, missing_chunks, parse_chunk_frames, stage_chunks
+from tain.service.ingest import assemble_blobs, missing_chunks, parse_chunk_frames, stage_chunks
 from tain.service.site import Site
 
 
@@ -76,7 +76,6 @@ def _materialise_blobs(site: Site, changes: Sequence[Change]) -> None:
             f"{len(need)} chunk(s) must be uploaded before this commit",
             hint="upload them and commit again", chunks=need,
         )
-    for change in lacking:
-        entry = change.entry
-        if entry is not None and entry.sha256:
-            assemble_blob(site.catalog, site.store, entry.sha256, entry.size, change.chunks)
+    assemble_blobs(site.catalog, site.store, [
+        (c.entry.sha256, c.entry.size, c.chunks) for c in lacking if c.entry and c.entry.sha256
+    ])

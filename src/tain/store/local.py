@@ -132,13 +132,14 @@ class LocalStore:
             fd, tmp = _new_temp(root, "chunk-")
             try:
                 _write_all(fd, data)
-                os.fsync(fd)
             finally:
                 os.close(fd)
             # Replacing is safe (the temp is complete) and heals a corrupt staged copy.
+            # No fsync: a staged chunk is a cache. One lost or torn by a power cut
+            # fails its BLAKE3 check on use, the commit answers missing_data, and the
+            # client sends it again; blobs, which are acknowledged data, are fsynced.
             tmp.replace(parent / digest)
             tmp = None
-            _fsync_dir(parent)
         except OSError as exc:
             raise _storage_error("stage a chunk", root, exc) from exc
         finally:
