@@ -19,9 +19,41 @@ CONFIG_NAME = "tain.toml"
 
 
 @dataclass(frozen=True)
+class S3Config:
+    """An S3-compatible bucket. Credentials left empty come from the usual AWS
+    environment (AWS_ACCESS_KEY_ID, profiles, instance roles)."""
+
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    presign_downloads: bool = False
+    presign_ttl_seconds: int = 300
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     data_dirs: tuple[Path, ...]
     copies: int = 1
+    kind: str = "local"  # "local" or "s3"
+    s3: S3Config | None = None
+
+
+@dataclass(frozen=True)
+class ScrubConfig:
+    every_seconds: int | None = None  # None: no scheduled scrub
+    fraction: float = 1.0  # share of blobs read per run, rotating
+    rate_limit_bytes: int | None = None  # bytes per second, None: unlimited
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    every_seconds: int | None = None  # None: no scheduled backup
+    dest: str | None = None  # a directory, or s3://bucket/prefix
+    keep: int = 7  # scheduled backups kept
+    blobs: bool = True  # include blobs (incrementally)
 
 
 @dataclass(frozen=True)
@@ -45,6 +77,9 @@ class SiteConfig:
     tls_key: Path | None = None
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     gc_grace_seconds: int = 3600
+    publish: bool = True
+    scrub: ScrubConfig = field(default_factory=ScrubConfig)
+    backup: BackupConfig = field(default_factory=BackupConfig)
 
 
 def sqlite_url(path: Path) -> str:
@@ -78,12 +113,16 @@ def parse(raw: Mapping[str, Any], site_dir: Path, env: Mapping[str, str]) -> Sit
     limits = _table(raw, "limits")
     data_dirs = tuple(rel(d) for d in _get(store, "data_dirs", list, ["blobs"]))
     copies = _get(store, "copies", int, 1)
+    kind = _get(store, "kind", str, "local")
+    if kind not in ("local", "s3"):
+        raise UsageError(f"[store] kind must be 'local' or 's3', not {kind!r}")
     if not data_dirs:
         raise UsageError("[store] data_dirs must name at least one directory")
     if not 1 <= copies <= len(data_dirs):
         raise UsageError(
             f"[store] copies = {copies} needs between 1 and {len(data_dirs)} data_dirs"
         )
+    s3 = _s3(_table(store, "s3")) if kind == "s3" else None
     url = env.get("TAIN_DATABASE_URL") or _get(
         catalog, "url", str, sqlite_url(site_dir / "catalog.sqlite3")
     )
@@ -93,7 +132,7 @@ def parse(raw: Mapping[str, Any], site_dir: Path, env: Mapping[str, str]) -> Sit
     return SiteConfig(
         site_dir=site_dir,
         database_url=url,
-        store=StoreConfig(data_dirs=data_dirs, copies=copies),
+        store=StoreConfig(data_dirs=data_dirs, copies=copies, kind=kind, s3=s3),
         published_dir=rel(_get(server, "published_dir", str, "published")),
         key_file=rel(_get(server, "signing_key", str, "keys/signing.key")),
         listen=_get(server, "listen", str, "127.0.0.1:8080"),
@@ -111,7 +150,86 @@ def parse(raw: Mapping[str, Any], site_dir: Path, env: Mapping[str, str]) -> Sit
             max_put_bytes=_get(limits, "max_put_bytes", int, LimitsConfig.max_put_bytes),
         ),
         gc_grace_seconds=_get(store, "gc_grace_seconds", int, 3600),
+        publish=_get(server, "publish", bool, True),
+        scrub=_scrub(_table(raw, "scrub")),
+        backup=_backup(_table(raw, "backup")),
     )
+
+
+def _s3(table: Mapping[str, Any]) -> S3Config:
+    bucket = _get(table, "bucket", str, "")
+    if not bucket:
+        raise UsageError("[store.s3] bucket is required when [store] kind = 's3'")
+    ttl = _get(table, "presign_ttl_seconds", int, 300)
+    if not 1 <= ttl <= 7 * 86400:
+        raise UsageError("[store.s3] presign_ttl_seconds must be between 1 and 604800")
+    return S3Config(
+        bucket=bucket,
+        prefix=_get(table, "prefix", str, "").strip("/"),
+        endpoint_url=_get(table, "endpoint_url", str, "") or None,
+        region=_get(table, "region", str, "") or None,
+        access_key_id=_get(table, "access_key_id", str, "") or None,
+        secret_access_key=_get(table, "secret_access_key", str, "") or None,
+        presign_downloads=_get(table, "presign_downloads", bool, False),
+        presign_ttl_seconds=ttl,
+    )
+
+
+def _scrub(table: Mapping[str, Any]) -> ScrubConfig:
+    fraction = float(_get(table, "fraction", (int, float), 1.0))
+    if not 0 < fraction <= 1:
+        raise UsageError("[scrub] fraction must be in (0, 1]")
+    rate = _get(table, "rate_limit", str, "")
+    return ScrubConfig(
+        every_seconds=parse_duration(_get(table, "every", str, "")) or None,
+        fraction=fraction,
+        rate_limit_bytes=parse_size(rate) if rate else None,
+    )
+
+
+def _backup(table: Mapping[str, Any]) -> BackupConfig:
+    keep = _get(table, "keep", int, 7)
+    if keep < 1:
+        raise UsageError("[backup] keep must be at least 1")
+    return BackupConfig(
+        every_seconds=parse_duration(_get(table, "every", str, "")) or None,
+        dest=_get(table, "dest", str, "") or None,
+        keep=keep,
+        blobs=_get(table, "blobs", bool, True),
+    )
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZES = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_duration(text: str) -> int:
+    """"90s", "15m", "6h", "1d", "2w" (or a plain number of seconds) → seconds; "" → 0."""
+    text = text.strip().lower()
+    if not text:
+        return 0
+    number, unit = (text[:-1], text[-1]) if text[-1] in _UNITS else (text, "s")
+    try:
+        value = float(number)
+    except ValueError:
+        raise UsageError(f"bad duration {text!r}", hint="use e.g. 90s, 15m, 6h, 1d") from None
+    if value <= 0:
+        raise UsageError(f"duration {text!r} must be positive")
+    return int(value * _UNITS[unit])
+
+
+def parse_size(text: str) -> int:
+    """"50M", "1G", "512k", "100MB/s" (bytes, binary units) → bytes."""
+    cleaned = text.strip().lower().removesuffix("/s").removesuffix("ib").removesuffix("b")
+    unit = cleaned[-1] if cleaned and cleaned[-1] in _SIZES else ""
+    number = cleaned[: -1] if unit else cleaned
+    try:
+        value = float(number)
+    except ValueError:
+        raise UsageError(f"bad size {text!r}", hint="use e.g. 50M, 1G, 512k") from None
+    if value <= 0:
+        raise UsageError(f"size {text!r} must be positive")
+    return int(value * _SIZES[unit])
 
 
 def _anchor_sqlite(url: str, site_dir: Path) -> str:
@@ -129,10 +247,14 @@ def _table(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return value
 
 
-def _get(table: Mapping[str, Any], key: str, kind: type, default: Any) -> Any:
+def _get(
+    table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any
+) -> Any:
     value = table.get(key, default)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise UsageError(f"'{key}' in {CONFIG_NAME} must be of type {kind.__name__}")
+    bool_for_number = isinstance(value, bool) and kind is not bool
+    if not isinstance(value, kind) or bool_for_number:
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise UsageError(f"'{key}' in {CONFIG_NAME} must be of type {names}")
     return value
 
 
@@ -153,10 +275,26 @@ signing_key = "keys/signing.key"
 url = "sqlite:///catalog.sqlite3"
 
 [store]
-# Several directories on different disks, each blob kept on `copies` of them.
+# kind = "local": several directories on different disks, each blob on `copies` of them.
+# kind = "s3": an S3-compatible bucket, set in [store.s3] (bucket, prefix, endpoint_url,
+# region, access_key_id, secret_access_key, presign_downloads, presign_ttl_seconds).
+kind = "local"
 data_dirs = ["blobs"]
 copies = 1
 gc_grace_seconds = 3600
+
+# Read every stored blob and check its SHA-256 on a schedule (tain scrub does it now).
+[scrub]
+# every = "24h"
+fraction = 1.0
+# rate_limit = "100M"
+
+# Scheduled backups (tain backup does one now).
+[backup]
+# every = "24h"
+# dest = "/var/backups/tain"
+keep = 7
+blobs = true
 
 [limits]
 max_chunk_bytes = 4194304
