@@ -30,7 +30,8 @@ router = APIRouter(tags=["files"])
 SUMS = "SHA256SUMS"
 
 
-@router.api_route("/{repo}/{path:path}", methods=["GET", "HEAD"], include_in_schema=True)
+@router.head("/{repo}/{path:path}", include_in_schema=False)
+@router.get("/{repo}/{path:path}")
 def download(repo: str, path: str, request: Request) -> Response:
     """A file, a directory index (HTML or JSON) or a directory's SHA256SUMS."""
     site = get_site(request)
