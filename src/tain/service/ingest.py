@@ -4,9 +4,12 @@ and storing whole uploaded files. The catalog learns of a blob only once it is d
 
 from __future__ import annotations
 
+import io
+import mmap
 import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO
 
@@ -112,9 +115,9 @@ def _assemble(
 ) -> list[ChunkRef]:
     refs: list[ChunkRef] = []
     offset = 0
-    with store.new_blob() as writer:
+    with store.new_blob() as writer, _SourceBlobs(store) as sources:
         for digest, length in chunks:
-            data = _chunk_data(store, located.get(digest), digest)
+            data = _chunk_data(store, sources, located.get(digest), digest)
             if len(data) != length:
                 raise DigestMismatch(f"chunk {digest[:12]} is {len(data)} bytes, not {length}")
             writer.write(data)
@@ -126,12 +129,42 @@ def _assemble(
     return refs
 
 
-def _chunk_data(store: BlobStore, location: ChunkLocation | None, digest: str) -> bytes:
+class _SourceBlobs:
+    """Stored blobs that chunks are copied from, each opened (and verified) once per
+    assembly: on S3 an open is a whole download, and one edit of a large file reuses
+    thousands of its chunks."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self._store = store
+        self._open: dict[str, BinaryIO | None] = {}
+        self._stack = ExitStack()
+
+    def __enter__(self) -> _SourceBlobs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def read(self, location: ChunkLocation) -> bytes | None:
+        if location.sha256 not in self._open:
+            try:
+                opened = self._stack.enter_context(self._store.open(location.sha256))
+            except (NotFound, IntegrityError):
+                opened = None  # fall back to a staged copy of the chunk
+            self._open[location.sha256] = opened
+        blob = self._open[location.sha256]
+        if blob is None:
+            return None
+        blob.seek(location.offset)
+        return blob.read(location.length)
+
+
+def _chunk_data(
+    store: BlobStore, sources: _SourceBlobs, location: ChunkLocation | None, digest: str
+) -> bytes:
     if location is not None:
-        with store.open(location.sha256) as blob:
-            blob.seek(location.offset)
-            data = blob.read(location.length)
-        if blake3_hex(data) == digest:
+        data = sources.read(location)
+        if data is not None and blake3_hex(data) == digest:
             return data
     try:
         return store.get_chunk(digest)
@@ -163,6 +196,11 @@ def _chunks_of(store: BlobStore, sha256: str) -> list[ChunkRef]:
     path: Path | None = store.local_path(sha256)
     if path is not None:
         return [ref for ref, _ in iter_file_chunks(path)]
-    blob: BinaryIO
     with store.open(sha256) as blob:
-        return chunk_bytes(blob.read())
+        if store.size(sha256) == 0:
+            return []
+        try:  # a spooled local copy: map it rather than read it into memory
+            with mmap.mmap(blob.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                return chunk_bytes(memoryview(view))
+        except (OSError, ValueError, io.UnsupportedOperation):
+            return chunk_bytes(blob.read())

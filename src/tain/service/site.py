@@ -16,6 +16,7 @@ from tain.core.signing import load_private_key, public_key_text, sign_revision
 from tain.errors import StorageError, UsageError
 from tain.service.publish import Publisher
 from tain.store.base import BlobStore
+from tain.store.factory import open_store
 from tain.store.local import LocalStore
 
 log = logging.getLogger("tain.site")
@@ -38,7 +39,10 @@ class Site:
         return sign_revision(self.key, repo, number, change_digest)
 
     def publish(self, repo: str) -> None:
-        """Publish the head; a failure is logged and repaired by the next publish."""
+        """Publish the head; a failure is logged and repaired by the next publish.
+        Nothing happens when the config says ``[server] publish = false``."""
+        if not self.config.publish:
+            return
         try:
             self.publisher.publish(repo)
         except StorageError as exc:
@@ -46,6 +50,9 @@ class Site:
 
     def close(self) -> None:
         self.catalog.close()
+        close_store = getattr(self.store, "close", None)  # a store with connections
+        if callable(close_store):
+            close_store()
 
 
 def open_site(config: SiteConfig, *, clock: Callable[[], float] = time.time) -> Site:
@@ -54,16 +61,19 @@ def open_site(config: SiteConfig, *, clock: Callable[[], float] = time.time) -> 
     except FileNotFoundError as exc:
         raise UsageError(f"signing key {config.key_file} is missing",
                          hint="was this site created with 'tain init'?") from exc
+    store = open_store(config.store)  # before the catalog: it can refuse its config
     catalog = open_catalog(config.database_url, clock=clock)
-    store = LocalStore(config.store.data_dirs, copies=config.store.copies)
     publisher = Publisher(config.published_dir, catalog, store)
     return Site(config, catalog, store, key, publisher, clock)
 
 
 def recover(site: Site) -> None:
-    """Startup repair: drop stale temp files and bring every published tree to head."""
+    """Startup repair: drop stale temp files of a local store and bring every published
+    tree to head (unless publishing is off)."""
     removed = site.store.clean_tmp(site.clock() - 60) if isinstance(site.store, LocalStore) else 0
     if removed:
         log.info("removed %d temporary file(s) left by an interrupted write", removed)
+    if not site.config.publish:
+        return
     for repo in site.catalog.list_repos():
         site.publish(repo.name)

@@ -19,12 +19,13 @@ from tain.core.manifest import Change, Entry, Kind
 from tain.core.paths import name_of, normalize_path, parent_of
 from tain.errors import InvalidRequest, NotFound
 from tain.server.deps import get_principal, get_site
-from tain.server.download import file_response
+from tain.server.download import file_response, guess_content_type
 from tain.server.listing import render_index_html, render_index_json, render_sha256sums
 from tain.server.routes.common import clean_path, repo_for
 from tain.service import pushes
 from tain.service.ingest import store_upload
 from tain.service.site import Site
+from tain.store.s3 import S3Store
 
 router = APIRouter(tags=["files"])
 SUMS = "SHA256SUMS"
@@ -61,13 +62,42 @@ def _rev_param(request: Request) -> int | None:
 
 def _file(site: Site, request: Request, entry: Entry) -> Response:
     sha = entry.sha256 or ""
+    filename = name_of(entry.path)
+    s3 = _presigning_store(site, request)
+    if s3 is not None:
+        url = s3.presigned_url(
+            sha, s3.config.presign_ttl_seconds, filename,
+            content_type=guess_content_type(filename),
+        )
+        return RedirectResponse(
+            url, status_code=302, headers={"Cache-Control": "no-store", "X-Tain-SHA256": sha}
+        )
     return file_response(
         request, opener=lambda: site.store.open(sha), size=entry.size, sha256=sha,
-        mtime_ns=entry.mtime_ns, filename=name_of(entry.path),
+        mtime_ns=entry.mtime_ns, filename=filename,
         local_path=site.store.local_path(sha),
         extra_headers={"X-Content-Type-Options": "nosniff",
                        "Content-Security-Policy": "sandbox"},
     )
+
+
+def _presigning_store(site: Site, request: Request) -> S3Store | None:
+    """The S3 store to send this request to (``presign_downloads``), if any: only a
+    plain, unconditional GET of the whole file goes. HEAD, Range and conditional
+    requests are answered here, so ETag (the SHA-256), Repr-Digest, 304 and 206 keep
+    their meaning, and a HEAD costs no S3 request."""
+    store = site.store
+    if not isinstance(store, S3Store) or not store.config.presign_downloads:
+        return None
+    if request.method != "GET" or any(name in request.headers for name in _STAY_HEADERS):
+        return None
+    return store
+
+
+_STAY_HEADERS = (
+    "range", "if-range", "if-match", "if-none-match", "if-modified-since",
+    "if-unmodified-since",
+)
 
 
 def _index(
