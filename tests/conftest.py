@@ -22,6 +22,7 @@ from tain.server.app import create_app
 from tain.service.setup import create_site
 from tain.service.site import Site, open_site
 from tests.pg import fresh_pg_database
+from tests.s3 import MotoServer, empty_bucket, moto_server
 
 
 def free_port() -> int:
@@ -159,3 +160,21 @@ def site_process(new_site: NewSite) -> Iterator[tuple[SiteProcess, str]]:
         yield proc, new_site.token
     finally:
         proc.stop()
+
+
+# -- S3: moto's server on loopback, one per session; a bucket per test -----------------
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """A real S3 endpoint (moto's standalone server, a child process) for the session."""
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(moto: MotoServer) -> Iterator[str]:
+    """A new, empty bucket on the session's S3 endpoint, emptied and deleted after."""
+    bucket = moto.new_bucket()
+    yield bucket
+    empty_bucket(moto.admin, bucket)

@@ -1,11 +1,13 @@
-"""The one blob store contract (``tain.store.base``), run against every backend."""
+"""The one blob store contract (``tain.store.base``), run against every backend:
+local disks, memory, and S3 (a real endpoint on loopback: moto's server)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from tain.errors import DigestMismatch, IntegrityError, NotFound
 from tain.store.base import BlobStore
 from tain.store.local import LocalStore
 from tain.store.memory import MemoryStore
+from tain.store.s3 import S3Store
+from tests.s3 import MotoServer
 
 MISSING = sha256_hex(b"never stored")
 
@@ -60,14 +64,46 @@ def local_backend(dirs: list[Path], copies: int) -> Backend:
     return Backend(store, corrupt_blob, corrupt_chunk)
 
 
-@pytest.fixture(params=["local-1-dir", "local-3-dirs-2-copies", "memory"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+@contextlib.contextmanager
+def s3_backend(moto: MotoServer, bucket: str, spool: Path) -> Iterator[Backend]:
+    """S3Store on a real S3 endpoint; corruption overwrites an object behind its back."""
+    spool.mkdir(exist_ok=True)
+    config = moto.config(bucket, prefix="mirror/site-a")
+    store = S3Store(config, spool_dir=spool)
+    raw = moto.admin
+
+    def overwrite_flipped(key: str) -> None:
+        body = raw.get_object(Bucket=bucket, Key=key)["Body"]
+        with contextlib.closing(body):
+            data = body.read()
+        flipped = bytes([data[0] ^ 0xFF]) + data[1:] if data else b"\0"
+        raw.put_object(Bucket=bucket, Key=key, Body=flipped)
+
+    try:
+        yield Backend(
+            store,
+            lambda sha: overwrite_flipped(f"mirror/site-a/blobs/{sha[:2]}/{sha}"),
+            lambda digest: overwrite_flipped(f"mirror/site-a/chunks/{digest[:2]}/{digest}"),
+        )
+    finally:
+        store.close()
+    assert list(spool.iterdir()) == [], "the S3 store left spool files behind"
+
+
+@pytest.fixture(params=["local-1-dir", "local-3-dirs-2-copies", "memory", "s3"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "local-1-dir":
-        return local_backend([tmp_path / "d0"], copies=1)
-    if request.param == "local-3-dirs-2-copies":
-        return local_backend([tmp_path / f"d{i}" for i in range(3)], copies=2)
-    memory = MemoryStore()
-    return Backend(memory, memory.corrupt, memory.corrupt_chunk)
+        yield local_backend([tmp_path / "d0"], copies=1)
+    elif request.param == "local-3-dirs-2-copies":
+        yield local_backend([tmp_path / f"d{i}" for i in range(3)], copies=2)
+    elif request.param == "memory":
+        memory = MemoryStore()
+        yield Backend(memory, memory.corrupt, memory.corrupt_chunk)
+    else:
+        moto = request.getfixturevalue("moto")
+        bucket = request.getfixturevalue("s3_bucket")
+        with s3_backend(moto, bucket, tmp_path / "spool") as s3:
+            yield s3
 
 
 @pytest.fixture

@@ -93,14 +93,19 @@ def test_reads_the_good_copy_when_one_is_corrupt(
     sha = put(store, data)
     first, second = copies_of(dirs, sha)
     caplog.set_level(logging.ERROR, logger="tain.store")
+    healed = 0
     for bad, good in ((first, second), (second, first)):
         flip_first_byte(bad)
         assert read(store, sha) == data
-        assert store.local_path(sha) == good
+        assert store.local_path(sha) in (bad, good)
         assert store.size(sha) == len(data)
-        bad.chmod(0o644)
-        bad.write_bytes(data)
-        bad.chmod(0o444)
+        if bad.read_bytes() == data:  # tried first and skipped: the read rewrote it
+            healed += 1
+        else:
+            bad.chmod(0o644)
+            bad.write_bytes(data)
+            bad.chmod(0o444)
+    assert healed == 1
     # Each copy was bad once, so the bad one was tried first at least once.
     assert any("corrupt" in r.getMessage() for r in caplog.records)
 

@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from tain import __version__
-from tain.cli import admin, push, site, versions
+from tain.cli import admin, backup, push, scrub, site, status, versions
 from tain.errors import TainError
 
 DEBUG_KEY = "tain.debug"
@@ -85,6 +85,9 @@ push.register(app)
 versions.register(app)
 admin.register(app)
 site.register(app)
+scrub.register(app)
+backup.register(app)
+status.register(app)
 
 
 def run() -> None:

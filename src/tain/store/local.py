@@ -5,23 +5,31 @@ Layout inside every data directory (one per disk)::
     blobs/ab/cd/<sha256>   whole blobs, mode 0444 (published trees hard-link to them)
     chunks/ab/<blake3>     staged upload chunks (first data directory only)
     tmp/                   temp files; anything left here after a crash is garbage
+    quarantine/<sha256>.<inode>   replaced bad copies that other names still link to
 
 Which directories hold a blob follows from its name by rendezvous hashing, so adding
-a directory moves few blobs. Reads still look in every directory, so blobs placed under
-an older directory list are found.
+a directory moves few blobs. A directory that is unavailable (a pulled disk) is passed
+over for the next one in the ranking, so writes and repairs keep ``copies`` copies
+while it is gone. Reads look in every directory, so blobs placed under an older
+directory list, or on a fallback directory, are found.
 
 A file appears under its final name only once it is complete and fsynced: it is
-written to ``tmp/``, fsynced, then hard-linked into place (``os.link`` never replaces
-an existing name) and the directory is fsynced. A crash leaves at most temp files,
-which ``clean_tmp`` removes at startup.
+written to ``tmp/``, fsynced, then hard-linked (or renamed, to replace a bad copy) into
+place and the directory is fsynced. A crash leaves at most temp files, which
+``clean_tmp`` removes at startup.
+
+A read that skips a corrupt or unreadable copy rewrites it from the good copy it
+found. ``check_copies`` and ``repair`` (the scrub capability, ``tain.store.scrub``) read
+every copy and bring a blob back to ``copies`` good copies.
 
 A commit that fails part way may leave the blob on fewer than ``copies`` directories.
 Those copies are whole and verified, so they are kept (another writer may already rely
-on them); committing the same bytes again adds the missing copies.
+on them); committing the same bytes again, or a scrub, adds the missing copies.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import itertools
@@ -39,8 +47,19 @@ from typing import BinaryIO, Self
 from tain.config import StoreConfig
 from tain.core.digests import blake3_hex, is_digest
 from tain.errors import DigestMismatch, IntegrityError, NotFound, StorageError, UsageError
+from tain.store.scrub import (
+    BlobCheck,
+    CopyCheck,
+    CopyState,
+    OnRead,
+    QuarantinedCopy,
+    RepairResult,
+    hash_file,
+)
 
 log = logging.getLogger("tain.store")
+
+_HEAL_ERRORS = (IntegrityError, StorageError, NotFound, OSError)
 
 BLOB_MODE = 0o444
 IO_BUFFER = 1024 * 1024
@@ -185,6 +204,81 @@ class LocalStore:
         files = (root / "tmp" / name for root in self.data_dirs for name in _listdir(root / "tmp"))
         return _remove_older(files, older_than)
 
+    def disk_usage(self) -> list[dict[str, object]]:
+        """Each data dir: whether it is available, and its file system's size and free space."""
+        dirs: list[dict[str, object]] = []
+        for root in self.data_dirs:
+            entry: dict[str, object] = {"path": str(root), "available": root.is_dir()}
+            try:
+                st = os.statvfs(root)
+            except OSError as exc:
+                entry["error"] = exc.strerror or str(exc)
+            else:
+                entry["total_bytes"] = st.f_blocks * st.f_frsize
+                entry["free_bytes"] = st.f_bavail * st.f_frsize
+                entry["used_bytes"] = (st.f_blocks - st.f_bfree) * st.f_frsize
+            dirs.append(entry)
+        return dirs
+
+    # -- scrub capability (tain.store.scrub) ---------------------------------------------
+
+    def check_copies(self, sha256: str, on_read: OnRead | None = None) -> BlobCheck:
+        """Read and hash every copy, ignoring earlier verifications (see ``scrub``)."""
+        if not is_digest(sha256):
+            raise NotFound(f"no blob {sha256!r}")
+        wanted = set(self._placement(sha256))
+        checks: list[CopyCheck] = []
+        read = 0
+        for root in self._ranked(sha256):
+            path = _blob_path(root, sha256)
+            state, detail, n = self._check_copy(path, sha256, on_read)
+            read += n
+            if state is CopyState.MISSING and root not in wanted:
+                continue
+            checks.append(CopyCheck(str(path), state, root in wanted, detail))
+        return BlobCheck(sha256, tuple(checks), self.copies, read)
+
+    def repair(self, check: BlobCheck, source: BinaryIO | None = None) -> RepairResult:
+        """Rewrite the wanted copies that are not good, then drop bad and surplus copies
+        elsewhere (see ``tain.store.scrub``)."""
+        sha = check.sha256
+        good = [Path(c.location) for c in check.copies if c.state is CopyState.OK]
+        if not good and source is None:
+            if any(c.state is not CopyState.MISSING for c in check.copies):
+                raise IntegrityError(f"blob {sha} has no good copy to repair from", sha256=sha)
+            raise NotFound(f"no blob {sha}")
+        targets = self._placement(sha)
+        if not targets:
+            raise StorageError("no data dir is available", sha256=sha)
+        written: list[str] = []
+        for root in targets:
+            final = _blob_path(root, sha)
+            if final in good:
+                continue
+            self._rewrite_copy(root, sha, good, source)
+            good.insert(0, final)  # a fresh, verified copy: the best source for the next
+            written.append(str(final))
+        removed = self._drop_strays(check, targets)
+        if len(targets) < self.copies:
+            raise StorageError(
+                f"blob {sha}: only {len(targets)} of the {self.copies} data dirs its copies "
+                "need are available",
+                sha256=sha,
+            )
+        return RepairResult(tuple(written), tuple(removed))
+
+    def quarantined(self) -> Iterator[QuarantinedCopy]:
+        """Replaced bad copies still linked from elsewhere (a published tree)."""
+        for root in self.data_dirs:
+            top = root / "quarantine"
+            for name in sorted(_listdir(top)):
+                sha = name.partition(".")[0]
+                if is_digest(sha):
+                    yield QuarantinedCopy(sha, str(top / name))
+
+    def release(self, copy: QuarantinedCopy) -> None:
+        _unlink_quietly(Path(copy.location))
+
     # -- internals ---------------------------------------------------------------------
 
     def _ranked(self, sha256: str) -> list[Path]:
@@ -194,6 +288,10 @@ class LocalStore:
             return hashlib.sha256(f"{root}\0{sha256}".encode()).digest()
 
         return sorted(self.data_dirs, key=score, reverse=True)
+
+    def _placement(self, sha256: str) -> list[Path]:
+        """The dirs that should hold the blob now: the best ``copies`` available ones."""
+        return [root for root in self._ranked(sha256) if root.is_dir()][: self.copies]
 
     def _open_blob_temp(self) -> tuple[Path, int, Path]:
         """A temp file for a new blob, rotating over the data dirs to spread the load."""
@@ -210,12 +308,27 @@ class LocalStore:
         raise StorageError("cannot create a temp file in any data dir: " + "; ".join(failures))
 
     def _publish(self, sha256: str, src: Path, src_root: Path) -> None:
-        """Put the complete, fsynced temp file ``src`` in place in every chosen dir."""
-        targets = self._ranked(sha256)[: self.copies]
-        # The temp's own dir goes last: there the temp itself is linked, or moved, in.
-        targets.sort(key=lambda root: root == src_root)
-        for root in targets:
-            self._place(sha256, src, root, own=root == src_root)
+        """Put the complete, fsynced temp file ``src`` in place in ``copies`` dirs: the
+        best ones by rank, passing over a dir that is unavailable or fails."""
+        placed = 0
+        first_error: StorageError | None = None
+        for root in self._ranked(sha256):
+            if placed == self.copies:
+                return
+            if not root.is_dir():
+                log.warning("data dir %s is unavailable: blob %s goes elsewhere", root, sha256)
+                continue
+            try:
+                self._place(sha256, src, root, own=root == src_root)
+            except StorageError as exc:
+                log.warning("%s", exc)
+                first_error = first_error or exc
+                continue
+            placed += 1
+        if placed < self.copies:
+            raise first_error or StorageError(
+                f"blob {sha256}: only {placed} of {self.copies} data dirs are available"
+            )
 
     def _place(self, sha256: str, src: Path, root: Path, *, own: bool) -> None:
         final = _blob_path(root, sha256)
@@ -239,7 +352,107 @@ class LocalStore:
             if self._is_good_copy(final, sha256):
                 return
             log.warning("replacing corrupt blob copy %s", final)
-            source.replace(final)
+            alias = source.with_name(source.name + ".r")  # the temp itself stays usable
+            os.link(source, alias)
+            try:
+                _quarantine(final, sha256)
+                alias.replace(final)
+            finally:
+                _unlink_quietly(alias)
+
+    def _rewrite_copy(
+        self, root: Path, sha256: str, good: list[Path], source: BinaryIO | None
+    ) -> None:
+        """Write the copy in ``root`` anew from the first good copy that really is good,
+        else from ``source``; a bad copy there is quarantined and atomically replaced."""
+        final = _blob_path(root, sha256)
+        tmp: Path | None = None
+        try:
+            _ensure_dirs(root, "blobs", sha256[:2], sha256[2:4])
+            tmp = self._good_temp(root, sha256, good, source)
+            _quarantine(final, sha256)
+            tmp.replace(final)
+            tmp = None
+            _fsync_dir(final.parent)
+        except OSError as exc:
+            raise _storage_error("repair a blob", root, exc) from exc
+        finally:
+            if tmp is not None:
+                _unlink_quietly(tmp)
+        log.info("wrote blob copy %s", final)
+
+    def _good_temp(
+        self, root: Path, sha256: str, good: list[Path], source: BinaryIO | None
+    ) -> Path:
+        for path in good:
+            try:
+                return _copy_to_temp(path, root, sha256)
+            except IntegrityError:
+                log.error("blob copy %s changed or went bad while it was copied", path)
+            except FileNotFoundError:
+                continue
+        if source is None:
+            raise IntegrityError(f"blob {sha256} has no good copy to repair from",
+                                 sha256=sha256)
+        return _copy_to_temp(source, root, sha256)
+
+    def _drop_strays(self, check: BlobCheck, targets: list[Path]) -> list[str]:
+        """Remove copies outside ``targets``: bad ones, and good ones beyond ``copies``
+        (left on a fallback dir while a wanted dir was unavailable)."""
+        wanted = {str(_blob_path(root, check.sha256)) for root in targets}
+        removed: list[str] = []
+        for copy in check.copies:
+            if copy.location in wanted or copy.state is CopyState.MISSING:
+                continue
+            path = Path(copy.location)
+            try:
+                if copy.state is not CopyState.OK:
+                    _quarantine(path, check.sha256)
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                log.warning("cannot remove blob copy %s: %s", path, exc.strerror or exc)
+                continue
+            removed.append(copy.location)
+        return removed
+
+    def _check_copy(
+        self, path: Path, sha256: str, on_read: OnRead | None
+    ) -> tuple[CopyState, str, int]:
+        """Hash one copy in full; returns its state, why, and the bytes read."""
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - closed below
+        except (FileNotFoundError, NotADirectoryError):
+            return CopyState.MISSING, "", 0
+        except OSError as exc:
+            return CopyState.UNREADABLE, exc.strerror or str(exc), 0
+        with f:
+            key = _stat_key(path, os.fstat(f.fileno()))
+            _advise_sequential(f.fileno())
+            try:
+                digest, size = hash_file(f, on_read)
+            except OSError as exc:
+                self._verified.discard(key)
+                return CopyState.UNREADABLE, exc.strerror or str(exc), 0
+            if digest != sha256:
+                self._verified.discard(key)
+                log.error("corrupt blob copy %s: its bytes do not hash to its name", path)
+                return CopyState.CORRUPT, f"bytes hash to {digest}", size
+            if _stat_key(path, os.fstat(f.fileno())) == key:
+                self._verified.add(key)
+            return CopyState.OK, "", size
+
+    def _heal(self, sha256: str, good: Path, bad: list[Path]) -> None:
+        """Rewrite the copies a read skipped from the good one it found; never raises."""
+        for path in bad:
+            root = path.parents[3]
+            try:
+                self._rewrite_copy(root, sha256, [good], None)
+            except _HEAL_ERRORS as exc:
+                log.error("cannot repair blob copy %s: %s", path, exc)
+            else:
+                log.warning("repaired blob copy %s from %s", path, good)
 
     def _is_good_copy(self, path: Path, sha256: str) -> bool:
         try:
@@ -265,6 +478,7 @@ class LocalStore:
         if not is_digest(sha256):
             raise NotFound(f"no blob {sha256!r}")
         corrupt = unreadable = 0
+        bad: list[Path] = []
         for root in self._ranked(sha256):
             path = _blob_path(root, sha256)
             try:
@@ -274,11 +488,15 @@ class LocalStore:
             except OSError as exc:
                 log.warning("cannot read blob copy %s: %s", path, exc.strerror or exc)
                 unreadable += 1
+                bad.append(path)
                 continue
             if f is not None:
+                if bad:
+                    self._heal(sha256, path, bad)
                 return f, path
             log.error("corrupt blob copy %s: its bytes do not hash to its name", path)
             corrupt += 1
+            bad.append(path)
         if corrupt:
             raise IntegrityError(
                 f"blob {sha256} has no good copy ({corrupt} corrupt, {unreadable} unreadable)",
@@ -422,6 +640,10 @@ class _VerifiedCache:
             while len(self._keys) > self._capacity:
                 self._keys.popitem(last=False)
 
+    def discard(self, key: StatKey) -> None:
+        with self._lock:
+            self._keys.pop(key, None)
+
 
 def _validate(dirs: tuple[Path, ...], copies: int) -> None:
     if not dirs:
@@ -484,31 +706,63 @@ def _new_temp(root: Path, prefix: str) -> tuple[int, Path]:
     return fd, Path(name)
 
 
-def _copy_to_temp(src: Path, root: Path, sha256: str) -> Path:
-    """A complete, fsynced, read-only copy of ``src`` in ``root/tmp``."""
+def _copy_to_temp(src: Path | BinaryIO, root: Path, sha256: str) -> Path:
+    """A complete, fsynced, read-only copy of ``src`` (a file, or a readable stream from
+    its current position) in ``root/tmp``; ``IntegrityError`` unless it hashes to
+    ``sha256``."""
     fd, tmp = _new_temp(root, "blob-")
     try:
         try:
-            digest = _copy_into(src, fd)
+            if isinstance(src, Path):
+                with open(src, "rb") as f:
+                    digest = _copy_into(f, fd)
+            else:
+                digest = _copy_into(src, fd)
             os.fchmod(fd, BLOB_MODE)
             os.fsync(fd)
         finally:
             os.close(fd)
         if digest != sha256:
-            raise IntegrityError(f"temp file {src} changed while it was copied to {root}")
+            raise IntegrityError(
+                f"the bytes copied from {src if isinstance(src, Path) else 'the source'} "
+                f"to {root} hash to {digest}, not {sha256}",
+                sha256=sha256,
+            )
     except BaseException:
         _unlink_quietly(tmp)
         raise
     return tmp
 
 
-def _copy_into(src: Path, fd: int) -> str:
+def _copy_into(f: BinaryIO, fd: int) -> str:
     h = hashlib.sha256()
-    with open(src, "rb") as f:
-        while block := f.read(IO_BUFFER):
-            h.update(block)
-            _write_all(fd, block)
+    while block := f.read(IO_BUFFER):
+        h.update(block)
+        _write_all(fd, block)
     return h.hexdigest()
+
+
+def _quarantine(path: Path, sha256: str) -> None:
+    """Keep a bad copy that is about to be replaced or removed when other names (hard
+    links in a published tree) still point at its bytes, so that they can be found and
+    re-pointed; see ``LocalStore.quarantined``."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    if st.st_nlink < 2:
+        return
+    top = _ensure_dirs(path.parents[3], "quarantine")
+    try:
+        os.link(path, top / f"{sha256}.{st.st_ino}")
+    except FileExistsError:
+        return
+    _fsync_dir(top)
+
+
+def _advise_sequential(fd: int) -> None:
+    with contextlib.suppress(AttributeError, OSError):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
 
 
 def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
