@@ -26,7 +26,7 @@ def create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     try:
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=30)
     except (exc.ArgumentError, ImportError) as err:
         raise UsageError(f"bad catalog URL {url!r}: {err}") from err
 
@@ -37,7 +37,9 @@ def _sqlite_engine(url: str) -> Engine:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 60},
-        pool_size=8, max_overflow=16,
+        # as many as the server's worker threads: an overflow connection is closed on
+        # return, and reopening one (with its PRAGMAs) on every request is costly
+        pool_size=40, max_overflow=20,
     )
 
     @event.listens_for(engine, "connect")

@@ -12,18 +12,25 @@ from starlette.concurrency import run_in_threadpool
 
 import tain
 from tain.server.errors import install_error_handlers
-from tain.server.routes import admin, files, push, repos
+from tain.server.routes import admin, agents, files, push, repos, status
+from tain.service.scheduler import site_scheduler
 from tain.service.site import Site, recover
 
 
 def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
-    """Build the app over an open site. Startup repairs the published trees."""
+    """Build the app over an open site. Startup repairs the published trees; scheduled
+    scrubs and backups run in a background thread while the app runs."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = worker_threads
         await run_in_threadpool(recover, site)
-        yield
+        scheduler = site_scheduler(site)  # [scrub] every, [backup] every
+        scheduler.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(scheduler.stop)
 
     app = FastAPI(
         title="tain site", version=tain.__version__, lifespan=lifespan,
@@ -39,5 +46,7 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(repos.router)
     app.include_router(push.router)
+    app.include_router(agents.router)
+    app.include_router(status.router)
     app.include_router(files.router)  # last: it matches every /{repo}/{path}
     return app

@@ -29,6 +29,7 @@ from tain.core.ranges import (
 from tain.errors import IntegrityError, RangeNotSatisfiable
 
 BLOCK_SIZE = 1 << 20
+SMALL_BODY = 256 * 1024  # whole files up to this size are sent from memory
 ZEROCOPY = "http.response.zerocopysend"
 PATHSEND = "http.response.pathsend"
 
@@ -89,10 +90,22 @@ def file_response(
     headers = base | framing
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers)
+    if spans is None and size <= SMALL_BODY:
+        return _small_body(opener(), size, status, headers)
     return _FileBody(
         opener(), segments, status_code=status, headers=headers,
         local_path=local_path if spans is None else None,
     )
+
+
+def _small_body(file: BinaryIO, size: int, status: int, headers: dict[str, str]) -> Response:
+    """A small whole file is read at once (this runs in the route's worker thread):
+    streaming it block by block through the thread pool costs more than the bytes."""
+    with file:
+        body = file.read(size + 1)
+    if len(body) != size:
+        raise IntegrityError(f"stored file is {len(body)} bytes, the catalog says {size}")
+    return Response(body, status_code=status, headers=headers)
 
 
 def guess_content_type(filename: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -15,6 +15,7 @@ from tain.config import SiteConfig
 from tain.core.signing import load_private_key, public_key_text, sign_revision
 from tain.errors import StorageError, UsageError
 from tain.service.publish import Publisher
+from tain.service.reads import ReadCache
 from tain.store.base import BlobStore
 from tain.store.factory import open_store
 from tain.store.local import LocalStore
@@ -30,6 +31,10 @@ class Site:
     key: Ed25519PrivateKey
     publisher: Publisher
     clock: Callable[[], float] = time.time
+    reads: ReadCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reads = ReadCache(self.catalog, self.clock)
 
     @property
     def public_key(self) -> str:
@@ -40,7 +45,9 @@ class Site:
 
     def publish(self, repo: str) -> None:
         """Publish the head; a failure is logged and repaired by the next publish.
-        Nothing happens when the config says ``[server] publish = false``."""
+        Nothing happens when the config says ``[server] publish = false``.
+        Every change to a repository ends here, so cached reads of it are dropped."""
+        self.reads.forget(repo)
         if not self.config.publish:
             return
         try:

@@ -10,7 +10,7 @@ from tain.service.site import Site
 
 def repo_for(site: Site, principal: Principal, name: str, role: Role) -> Repo:
     """The repository, once the caller is known to hold ``role`` on it."""
-    repo = site.catalog.get_repo(name)
+    repo = site.reads.repo(name)
     require_role(site.catalog, principal, repo, role)
     return repo
 

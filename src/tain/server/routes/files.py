@@ -19,7 +19,7 @@ from tain.core.manifest import Change, Entry, Kind
 from tain.core.paths import name_of, normalize_path, parent_of
 from tain.errors import InvalidRequest, NotFound
 from tain.server.deps import get_principal, get_site
-from tain.server.download import file_response, guess_content_type
+from tain.server.download import PATHSEND, file_response, guess_content_type
 from tain.server.listing import render_index_html, render_index_json, render_sha256sums
 from tain.server.routes.common import clean_path, repo_for
 from tain.service import pushes
@@ -36,10 +36,10 @@ SUMS = "SHA256SUMS"
 def download(repo: str, path: str, request: Request) -> Response:
     """A file, a directory index (HTML or JSON) or a directory's SHA256SUMS."""
     site = get_site(request)
-    repo_for(site, get_principal(request), repo, Role.READ)
+    found = repo_for(site, get_principal(request), repo, Role.READ)
     rev = _rev_param(request)
     clean = clean_path(path)
-    entry = site.catalog.lookup(repo, clean, rev) if clean else None
+    entry = site.reads.lookup(found, clean, rev) if clean else None
     if entry is None and clean and name_of(clean) == SUMS:
         return _sums(site, repo, parent_of(clean), rev)
     if clean and entry is None:
@@ -75,10 +75,14 @@ def _file(site: Site, request: Request, entry: Entry) -> Response:
     return file_response(
         request, opener=lambda: site.store.open(sha), size=entry.size, sha256=sha,
         mtime_ns=entry.mtime_ns, filename=filename,
-        local_path=site.store.local_path(sha),
+        local_path=site.store.local_path(sha) if _can_pathsend(request) else None,
         extra_headers={"X-Content-Type-Options": "nosniff",
                        "Content-Security-Policy": "sandbox"},
     )
+
+
+def _can_pathsend(request: Request) -> bool:
+    return PATHSEND in (request.scope.get("extensions") or {})
 
 
 def _presigning_store(site: Site, request: Request) -> S3Store | None:

@@ -71,6 +71,7 @@ def update_repo(repo: str, body: RepoPatch, site: SiteDep, who: PrincipalDep) ->
     repo_for(site, who, repo, Role.ADMIN)
     given = body.model_dump(exclude_unset=True)
     site.catalog.update_repo(repo, actor=who.name, **given)
+    site.reads.forget(repo)
     return _repo_json(site, repo)
 
 
@@ -78,6 +79,7 @@ def update_repo(repo: str, body: RepoPatch, site: SiteDep, who: PrincipalDep) ->
 def delete_repo(repo: str, site: SiteDep, who: PrincipalDep) -> dict[str, Any]:
     require_admin(who)
     site.catalog.delete_repo(repo, actor=who.name)
+    site.reads.forget(repo)
     site.publisher.remove(repo)
     return {"deleted": repo}
 
