@@ -46,7 +46,7 @@ def configure_disks(site_dir: Path, disks: int, copies: int, **sections: str) ->
 
 
 def blob_copies(dirs: list[Path], sha: str) -> list[Path]:
-    return [p for d in dirs for p in d.glob(f"blobs/*/*/{sha}")]
+    return [p for d in dirs for p in d.glob(f"blobs/*/{sha}")]
 
 
 def good_copies(dirs: list[Path], sha: str) -> list[Path]:

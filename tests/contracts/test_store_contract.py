@@ -50,7 +50,7 @@ def local_backend(dirs: list[Path], copies: int) -> Backend:
     store = LocalStore(dirs, copies=copies)
 
     def corrupt_blob(sha: str) -> None:
-        paths = [p for d in dirs for p in d.glob(f"blobs/*/*/{sha}")]
+        paths = [p for d in dirs for p in d.glob(f"blobs/*/{sha}")]
         assert paths
         for path in paths:
             flip_first_byte(path)

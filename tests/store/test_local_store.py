@@ -26,7 +26,7 @@ def dirs(tmp_path: Path) -> list[Path]:
 
 
 def copies_of(dirs: list[Path], sha: str) -> list[Path]:
-    return [p for d in dirs for p in d.glob(f"blobs/*/*/{sha}")]
+    return [p for d in dirs for p in d.glob(f"blobs/*/{sha}")]
 
 
 def tmp_files(dirs: list[Path]) -> list[Path]:
@@ -44,11 +44,11 @@ def test_layout(tmp_path: Path) -> None:
     root = tmp_path / "data"
     store = LocalStore([root])
     sha = put(store, b"layout")
-    assert (root / "blobs" / sha[:2] / sha[2:4] / sha).read_bytes() == b"layout"
+    assert (root / "blobs" / sha[:2] / sha).read_bytes() == b"layout"
     digest = blake3_hex(b"chunk")
     store.put_chunk(digest, b"chunk")
     assert (root / "chunks" / digest[:2] / digest).read_bytes() == b"chunk"
-    assert store.local_path(sha) == root / "blobs" / sha[:2] / sha[2:4] / sha
+    assert store.local_path(sha) == root / "blobs" / sha[:2] / sha
 
 
 def test_each_blob_is_on_exactly_copies_dirs(dirs: list[Path]) -> None:
@@ -56,7 +56,7 @@ def test_each_blob_is_on_exactly_copies_dirs(dirs: list[Path]) -> None:
     shas = [put(store, f"blob {i}".encode()) for i in range(30)]
     for sha in shas:
         assert len(copies_of(dirs, sha)) == 2
-    used = {path.parents[3] for sha in shas for path in copies_of(dirs, sha)}
+    used = {path.parents[2] for sha in shas for path in copies_of(dirs, sha)}
     assert used == set(dirs)
 
 

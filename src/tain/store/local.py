@@ -2,7 +2,8 @@
 
 Layout inside every data directory (one per disk)::
 
-    blobs/ab/cd/<sha256>   whole blobs, mode 0444 (published trees hard-link to them)
+    blobs/ab/<sha256>      whole blobs, mode 0444 (published trees hard-link to them);
+                           one fan-out level: 256 directories, made once, not per blob
     chunks/ab/<blake3>     staged upload chunks (first data directory only)
     tmp/                   temp files; anything left here after a crash is garbage
     quarantine/<sha256>.<inode>   replaced bad copies that other names still link to
@@ -131,10 +132,7 @@ class LocalStore:
         """Every blob name once, sorted; memory use is bounded by one fan-out directory."""
         tops = [root / "blobs" for root in self.data_dirs]
         for ab in _union_listdir(tops, _FANOUT.match):
-            mids = [top / ab for top in tops]
-            for cd in _union_listdir(mids, _FANOUT.match):
-                prefix = ab + cd
-                yield from _union_listdir([mid / cd for mid in mids], _blob_name_in(prefix))
+            yield from _union_listdir([top / ab for top in tops], _blob_name_in(ab))
 
     # -- chunks ------------------------------------------------------------------------
 
@@ -334,7 +332,7 @@ class LocalStore:
         final = _blob_path(root, sha256)
         tmp: Path | None = None
         try:
-            _ensure_dirs(root, "blobs", sha256[:2], sha256[2:4])
+            _ensure_dirs(root, "blobs", sha256[:2])
             if not own:
                 tmp = _copy_to_temp(src, root, sha256)
             self._link_into_place(tmp or src, final, sha256)
@@ -368,7 +366,7 @@ class LocalStore:
         final = _blob_path(root, sha256)
         tmp: Path | None = None
         try:
-            _ensure_dirs(root, "blobs", sha256[:2], sha256[2:4])
+            _ensure_dirs(root, "blobs", sha256[:2])
             tmp = self._good_temp(root, sha256, good, source)
             _quarantine(final, sha256)
             tmp.replace(final)
@@ -446,7 +444,7 @@ class LocalStore:
     def _heal(self, sha256: str, good: Path, bad: list[Path]) -> None:
         """Rewrite the copies a read skipped from the good one it found; never raises."""
         for path in bad:
-            root = path.parents[3]
+            root = path.parents[2]
             try:
                 self._rewrite_copy(root, sha256, [good], None)
             except _HEAL_ERRORS as exc:
@@ -665,7 +663,7 @@ def _prepare(root: Path) -> None:
 
 
 def _blob_path(root: Path, sha256: str) -> Path:
-    return root / "blobs" / sha256[:2] / sha256[2:4] / sha256
+    return root / "blobs" / sha256[:2] / sha256
 
 
 def _chunk_path(root: Path, digest: str) -> Path:
@@ -752,7 +750,7 @@ def _quarantine(path: Path, sha256: str) -> None:
         return
     if st.st_nlink < 2:
         return
-    top = _ensure_dirs(path.parents[3], "quarantine")
+    top = _ensure_dirs(path.parents[2], "quarantine")
     try:
         os.link(path, top / f"{sha256}.{st.st_ino}")
     except FileExistsError:
