@@ -97,12 +97,15 @@ class DownloadResult:
 
 
 def encode_chunk_frames(frames: Iterable[tuple[str, bytes | memoryview]]) -> bytes:
-    """One zstd stream of ``digest (32 raw bytes) | length (u32 BE) | data`` frames."""
-    raw = bytearray()
+    """One zstd stream of ``digest (32 raw bytes) | length (u32 BE) | data`` frames,
+    compressed as it is built (no uncompressed copy of the whole request)."""
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compressobj()
+    parts = []
     for digest, data in frames:
-        raw += bytes.fromhex(digest) + len(data).to_bytes(4, "big")
-        raw += data
-    return bytes(zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(bytes(raw)))
+        parts.append(compressor.compress(bytes.fromhex(digest) + len(data).to_bytes(4, "big")))
+        parts.append(compressor.compress(data))
+    parts.append(compressor.flush())
+    return b"".join(parts)
 
 
 def decode_chunk_frames(body: bytes) -> Iterator[tuple[str, bytes]]:
@@ -154,7 +157,7 @@ class SiteClient:
         base_url: str,
         token: str | None = None,
         *,
-        timeout: float = 60,
+        timeout: float | httpx.Timeout = 60,
         transport: httpx.BaseTransport | None = None,
         retries: int = 2,
         backoff: float = 0.25,
@@ -350,10 +353,17 @@ class SiteClient:
     def upload_chunks(
         self, repo: str, frames: Iterable[tuple[str, bytes | memoryview]]
     ) -> UploadResult:
-        payload = encode_chunk_frames(frames)
-        headers = {"Content-Type": CHUNKS_CONTENT_TYPE}
+        return self.upload_encoded(repo, encode_chunk_frames(frames))
+
+    def upload_encoded(self, repo: str, payload: bytes) -> UploadResult:
+        """Upload chunks already encoded with ``encode_chunk_frames``."""
+        headers = {"Content-Type": CHUNKS_CONTENT_TYPE, "Content-Length": str(len(payload))}
         url = f"{_repo_api(repo)}/chunks"
-        body = self._json("POST", url, content=payload, headers=headers, idempotent=True)
+        content = _ReleasedBody(payload)
+        try:
+            body = self._json("POST", url, content=content, headers=headers, idempotent=True)
+        finally:
+            content.release()
         return UploadResult(int(body.get("stored", 0)), int(body.get("bytes", 0)), len(payload))
 
     def commit(
@@ -445,6 +455,20 @@ class SiteClient:
     def audit_verify(self) -> dict[str, Any]:
         return dict(self._get(f"{API}/audit/verify"))
 
+    # -- agents --------------------------------------------------------------------------
+
+    def agent_heartbeat(self, report: Mapping[str, Any]) -> dict[str, Any]:
+        """Report an agent's state (an upsert, so safe to repeat); returns the stored
+        record and the repository's ``head``."""
+        url = f"{API}/agents/heartbeat"
+        return dict(self._json("POST", url, json=dict(report), idempotent=True))
+
+    def list_agents(self, *, repo: str | None = None) -> list[dict[str, Any]]:
+        return _items(self._get(f"{API}/agents", repo=repo), "agents")
+
+    def forget_agent(self, agent_id: str) -> None:
+        self._send("DELETE", f"{API}/agents/{quote(agent_id, safe='')}")
+
     # -- files ---------------------------------------------------------------------------
 
     def download_to(
@@ -519,6 +543,29 @@ class SiteClient:
     def delete_path(self, repo: str, path: str, *, message: str | None = None) -> Any:
         return self._json("DELETE", _file_url(repo, path), params={"message": message})
 
+    # -- site status ---------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Repositories, store usage per data dir, last scrub and backup, schedules."""
+        return dict(self._get(f"{API}/status"))
+
+
+class _ReleasedBody:
+    """A request body that can be sent again (retries) until ``release``: httpx keeps
+    each request in a reference cycle with its response, so a plain ``bytes`` body
+    would stay in memory until the garbage collector happens to run."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._data is None:
+            raise RemoteError("a request body was sent after it was released")
+        yield self._data
+
+    def release(self) -> None:
+        self._data = None
+
 
 def _repo_api(repo: str) -> str:
     return f"{API}/repos/{quote(repo, safe='')}"
@@ -545,6 +592,10 @@ def _revision_number(value: Any) -> int:
 
 
 def _expected_sha256(response: httpx.Response, path: str) -> str:
+    for hop in response.history:  # a site that redirects to presigned S3 names the digest
+        announced = hop.headers.get("X-Tain-SHA256", "").lower()
+        if is_digest(announced):
+            return announced
     etag = str(response.headers.get("ETag", "")).removeprefix("W/").strip('"')
     if is_digest(etag):
         return etag

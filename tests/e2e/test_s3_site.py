@@ -188,6 +188,15 @@ def test_presigned_redirects_for_whole_gets_only(
                            check=True, timeout=60)
             assert out.read_bytes() == files["docs/guide.txt"]
 
+        # tain get follows the redirect and checks the bytes against X-Tain-SHA256
+        got = tmp_path / "a.bin"
+        result = CliRunner().invoke(
+            tain_cli, ["get", "pool/a.bin", "-r", "pub", "-o", str(got)],
+            env={"TAIN_SITE": running.url, "TAIN_TOKEN": running.token},
+        )
+        assert result.exit_code == 0, result.output
+        assert got.read_bytes() == files["pool/a.bin"]
+
     # publish = false: no published tree at all.
     assert not (running.site_dir / "published" / "pub").exists()
 
