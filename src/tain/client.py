@@ -593,7 +593,7 @@ def _revision_number(value: Any) -> int:
 
 def _expected_sha256(response: httpx.Response, path: str) -> str:
     for hop in response.history:  # a site that redirects to presigned S3 names the digest
-        announced = hop.headers.get("X-Tain-SHA256", "").lower()
+        announced = str(hop.headers.get("X-Tain-SHA256", "")).lower()
         if is_digest(announced):
             return announced
     etag = str(response.headers.get("ETag", "")).removeprefix("W/").strip('"')

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
@@ -17,8 +17,9 @@ from tain.cli.output import Col, emit_json, emit_table, human_size, progress_sin
 from tain.client import SiteClient
 from tain.config import load, parse_size
 from tain.errors import IntegrityError
-from tain.service.scrub import ScrubOptions, ScrubReport, scrub
-from tain.service.site import open_site
+
+if TYPE_CHECKING:  # the site's engines load only when a scrub runs: 'tain --help' stays fast
+    from tain.service.scrub import ScrubReport
 
 PROBLEM_COLUMNS = (
     Col("blob", "sha256", lambda v: str(v)[:16]),
@@ -79,6 +80,9 @@ def scrub_command(
     or missing copies from a good copy or another site. Exits 6 if problems remain."""
     config = load(site_dir, os.environ)
     remote = SiteSource(repair_from, repair_token) if repair_from and not no_repair else None
+    from tain.service.scrub import ScrubOptions, scrub
+    from tain.service.site import open_site
+
     options = ScrubOptions(
         fraction=fraction if fraction is not None else config.scrub.fraction,
         rate_limit=parse_size(rate_limit) if rate_limit else config.scrub.rate_limit_bytes,

@@ -10,8 +10,6 @@ import typer
 
 from tain.config import load
 from tain.errors import UsageError
-from tain.service.setup import create_site
-from tain.service.site import open_site
 
 
 def register(app: typer.Typer) -> None:
@@ -28,6 +26,8 @@ def init(
     admin: Annotated[str, typer.Option(help="Name of the first admin user.")] = "admin",
 ) -> None:
     """Create a site: config file, signing key, catalog, and an admin user and token."""
+    from tain.service.setup import create_site  # the engines load only for this command
+
     secret = create_site(site_dir, listen=listen, admin=admin, env=os.environ)
     typer.echo(f"created site in {site_dir.resolve()}")
     typer.echo(f"admin user: {admin}")
@@ -55,6 +55,8 @@ def serve(
     key = tls_key or config.tls_key
     if bool(cert) != bool(key):
         raise UsageError("TLS needs both a certificate and a key")
+    from tain.service.site import open_site
+
     site = open_site(config)
     app = create_app(site, worker_threads=workers)
     scheme = "https" if cert else "http"
