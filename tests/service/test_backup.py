@@ -1,5 +1,5 @@
-"""Backup destinations and retention: directories only, scheduled backups pruned to
-``keep`` (manual ones stay), and blobs no remaining backup names deleted."""
+"""Backup destinations and retention: directories and s3:// URLs, scheduled backups
+pruned to ``keep`` (manual ones stay), and blobs no remaining backup names deleted."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from tain.errors import UsageError
 from tain.service.backup import (
     BLOB_LIST,
     backup,
-    dest_dir,
     find_backup,
     last_backup_time,
     list_backups,
     prune_backups,
 )
+from tain.service.backup_targets import DirectoryTarget, resolve_dest
 from tain.service.setup import create_site
 from tain.service.site import Site, open_site
 
@@ -46,17 +46,23 @@ def put(site: Site, path: str, data: bytes) -> str:
     return sha
 
 
-def test_only_directories_are_destinations(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="only directories"):
-        dest_dir("s3://bucket/prefix")
-    assert dest_dir("backups", base=tmp_path) == tmp_path / "backups"
-    assert dest_dir(tmp_path / "abs") == tmp_path / "abs"
+def test_destinations_are_directories_or_s3_urls(tmp_path: Path) -> None:
+    assert resolve_dest("backups", base=tmp_path) == str(tmp_path / "backups")
+    assert resolve_dest(tmp_path / "abs") == str(tmp_path / "abs")
+    assert resolve_dest("s3://bucket//a/b/") == "s3://bucket/a/b"
+    assert resolve_dest("s3://bucket") == resolve_dest("s3://bucket/") == "s3://bucket"
+    for bad, why in [("s3://", "names no bucket"), ("s3:///prefix", "names no bucket"),
+                     ("s3://Bad_Bucket!/p", "not an S3 bucket name"),
+                     ("s3://bucket/../p", "plain"), ("gs://bucket/p", "directory or to s3"),
+                     (Path("s3://bucket/p"), "directory or to s3")]:
+        with pytest.raises(UsageError, match=why):
+            resolve_dest(bad)
 
 
 def test_prune_keeps_the_newest_scheduled_and_every_manual_backup(
     site: Site, tmp_path: Path
 ) -> None:
-    dest = tmp_path / "dest"
+    dest = DirectoryTarget(tmp_path / "dest")
     shas = []
     manual = backup(site, dest)  # manual: never pruned
     site.catalog.update_repo("r", actor="t", keep_last=1)
@@ -73,14 +79,14 @@ def test_prune_keeps_the_newest_scheduled_and_every_manual_backup(
     kept = list_backups(dest)
     assert len(removed) == 2 and len(kept) == 3
     assert kept[0].name == manual.name
-    assert last_backup_time(str(dest)) == kept[-1].created_at
-    assert find_backup(dest) == kept[-1].path
-    stored = {p.name for p in (dest / "blobs").rglob("*") if p.is_file()}
+    assert last_backup_time(dest.location) == kept[-1].created_at
+    assert find_backup(dest) == kept[-1].name
+    stored = {p.name for p in (dest.root / "blobs").rglob("*") if p.is_file()}
     listed = {line.split()[0] for b in kept
-              for line in (b.path / BLOB_LIST).read_text().splitlines()}
+              for line in (dest.root / b.name / BLOB_LIST).read_text().splitlines()}
     assert stored == listed  # blobs only pruned backups named are gone
     assert shas[0] not in stored and shas[3] in stored
-    manifest = json.loads((kept[-1].path / "manifest.json").read_text())
+    manifest = json.loads((dest.root / kept[-1].name / "manifest.json").read_text())
     assert manifest["scheduled"] and manifest["catalog"]["kind"] == "sqlite"
     assert set(manifest["files"]) == {"catalog.sqlite3", "tain.toml", "keys/signing.key",
                                       BLOB_LIST}  # a self-contained SQLite file

@@ -1,8 +1,10 @@
-"""``tain backup SITE_DIR DEST`` and ``tain restore SRC SITE_DIR``, on the site's machine."""
+"""``tain backup SITE_DIR DEST`` and ``tain restore SRC SITE_DIR``, on the site's machine.
+DEST and SRC are directories or ``s3://BUCKET/PREFIX`` (see docs/operations.md)."""
 
 from __future__ import annotations
 
 import os
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated
 
@@ -11,8 +13,18 @@ import typer
 from tain.cli.common import JsonOpt
 from tain.cli.output import emit_json, human_size, say, warn
 from tain.config import load
-from tain.service.backup import backup, restore
+from tain.service.backup import backup, locate_backup, open_dest, restore
+from tain.service.backup_targets import ENDPOINT_ENV
 from tain.service.site import open_site
+
+S3EndpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--s3-endpoint-url", show_default=False,
+        help=f"S3-compatible endpoint for s3:// (default: ${ENDPOINT_ENV}, else AWS); "
+             "credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE.",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -22,16 +34,19 @@ def register(app: typer.Typer) -> None:
 
 def backup_command(
     site_dir: Annotated[Path, typer.Argument(help="The site directory.")],
-    dest: Annotated[str, typer.Argument(help="Backup directory (created if needed).")],
+    dest: Annotated[str, typer.Argument(
+        help="Backup directory (created if needed) or s3://BUCKET/PREFIX.")],
     no_blobs: Annotated[
         bool, typer.Option("--no-blobs", help="Catalog, config and keys only.")
     ] = False,
+    s3_endpoint_url: S3EndpointOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a consistent backup of a running site: catalog, config, keys and (new) blobs."""
     site = open_site(load(site_dir, os.environ))
     try:
-        report = backup(site, dest, blobs=not no_blobs, actor="tain-backup")
+        with closing(open_dest(site, dest, os.environ, endpoint_url=s3_endpoint_url)) as target:
+            report = backup(site, target, blobs=not no_blobs, actor="tain-backup")
     finally:
         site.close()
     if as_json:
@@ -45,13 +60,17 @@ def backup_command(
 
 
 def restore_command(
-    source: Annotated[Path, typer.Argument(help="A backup, or a backup directory "
-                                                "(its newest backup is used).")],
+    source: Annotated[str, typer.Argument(
+        help="A backup, or a destination (its newest backup is used): a directory or "
+             "s3://BUCKET/PREFIX[/NAME].")],
     site_dir: Annotated[Path, typer.Argument(help="New, empty site directory.")],
+    s3_endpoint_url: S3EndpointOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Bring a site back from a backup: same revisions, same bytes, same keys."""
-    report = restore(source, site_dir, os.environ, actor="tain-restore")
+    target, name = locate_backup(source, os.environ, endpoint_url=s3_endpoint_url)
+    with closing(target):
+        report = restore(target, name, site_dir, os.environ, actor="tain-restore")
     if as_json:
         emit_json(report.to_json())
     else:
