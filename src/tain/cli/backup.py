@@ -13,9 +13,8 @@ import typer
 from tain.cli.common import JsonOpt
 from tain.cli.output import emit_json, human_size, say, warn
 from tain.config import load
-from tain.service.backup import backup, locate_backup, open_dest, restore
-from tain.service.backup_targets import ENDPOINT_ENV
-from tain.service.site import open_site
+
+ENDPOINT_ENV = "TAIN_BACKUP_S3_ENDPOINT_URL"  # tain.service.backup_targets reads the same
 
 S3EndpointOpt = Annotated[
     str | None,
@@ -43,6 +42,9 @@ def backup_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Write a consistent backup of a running site: catalog, config, keys and (new) blobs."""
+    from tain.service.backup import backup, open_dest  # engines load only when used
+    from tain.service.site import open_site
+
     site = open_site(load(site_dir, os.environ))
     try:
         with closing(open_dest(site, dest, os.environ, endpoint_url=s3_endpoint_url)) as target:
@@ -68,6 +70,8 @@ def restore_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Bring a site back from a backup: same revisions, same bytes, same keys."""
+    from tain.service.backup import locate_backup, restore
+
     target, name = locate_backup(source, os.environ, endpoint_url=s3_endpoint_url)
     with closing(target):
         report = restore(target, name, site_dir, os.environ, actor="tain-restore")
