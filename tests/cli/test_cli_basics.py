@@ -13,7 +13,7 @@ CLOSED = "http://127.0.0.1:9"
 COMMANDS = (
     "push", "log", "history", "diff", "get", "rollback", "ls", "put", "rm", "repo", "user",
     "token", "grant", "grants", "audit", "gc", "retention", "whoami", "init", "serve",
-    "scrub", "backup", "restore", "status",
+    "scrub", "backup", "restore", "status", "agent", "agents",
 )
 
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
+from tain.catalog.agents import AgentReport
 from tain.catalog.models import Revision, Role
 from tain.catalog.sql import SqlCatalog
 from tain.core.chunking import ChunkRef
@@ -940,3 +941,75 @@ def test_verify_audit_detects_tampering(
     checked, found = catalog.verify_audit()
     assert found == problems
     assert checked == count_rows(db_url, "audit")
+
+
+# --- agents ---------------------------------------------------------------------------
+
+
+def report(agent_id: str = "agent-1", **changes: Any) -> AgentReport:
+    values: dict[str, Any] = dict(
+        agent_id=agent_id, repo="alpha", host="src1.example", directory="/srv/www",
+        version="0.1.0", queue_length=0, last_revision=None,
+        current_site="http://a.example:8080", last_error=None,
+    )
+    values.update(changes)
+    return AgentReport(**values)
+
+
+def test_heartbeat_inserts_then_replaces_keeping_first_seen(
+    catalog: SqlCatalog, clock: FakeClock
+) -> None:
+    first = catalog.record_heartbeat(report(), user="alice", address="10.0.0.5")
+    assert (first.first_seen, first.last_seen) == (clock.now, clock.now)
+    assert (first.user, first.address) == ("alice", "10.0.0.5")
+    started = clock.now
+    clock.advance(30)
+    again = catalog.record_heartbeat(
+        report(queue_length=12, last_revision=7, last_error="site down",
+               current_site="http://b.example:8080"),
+        user="alice", address="10.0.0.6",
+    )
+    assert again.first_seen == started and again.last_seen == started + 30
+    assert again.report.queue_length == 12 and again.report.last_revision == 7
+    assert again.report.last_error == "site down"
+    assert again.address == "10.0.0.6"
+    assert catalog.list_agents() == [again]
+    body = again.to_json(now=started + 40)
+    assert body["seconds_since_seen"] == 10
+    assert body["agent_id"] == "agent-1" and body["current_site"] == "http://b.example:8080"
+
+
+def test_heartbeats_are_not_audited_but_forgetting_is(catalog: SqlCatalog) -> None:
+    before = len(catalog.audit_entries(limit=10_000))
+    for n in range(3):
+        catalog.record_heartbeat(report(queue_length=n), user="alice", address="")
+    assert len(catalog.audit_entries(limit=10_000)) == before
+    catalog.forget_agent("agent-1", actor=ADMIN)
+    assert catalog.list_agents() == []
+    forgotten = catalog.audit_entries(action="agent.forget")
+    assert [(r.actor, r.target) for r in forgotten] == [(ADMIN, "agent-1")]
+    with pytest.raises(NotFound):
+        catalog.forget_agent("agent-1", actor=ADMIN)
+    assert catalog.verify_audit()[1] == []
+
+
+def test_list_agents_orders_and_filters(catalog: SqlCatalog) -> None:
+    catalog.record_heartbeat(report("c", repo="beta", host="h1"), user="u", address="")
+    catalog.record_heartbeat(report("b", host="h2"), user="u", address="")
+    catalog.record_heartbeat(report("a", host="h1", directory="/z"), user="u", address="")
+    catalog.record_heartbeat(report("d", host="h1", directory="/a"), user="u", address="")
+    assert [r.report.agent_id for r in catalog.list_agents()] == ["d", "a", "b", "c"]
+    assert [r.report.agent_id for r in catalog.list_agents(repo="beta")] == ["c"]
+    assert catalog.list_agents(repo="gamma") == []
+
+
+def test_heartbeat_rejects_bad_values(catalog: SqlCatalog) -> None:
+    for bad in ("", "-x", "a b", "x" * 65, "a/b"):
+        with pytest.raises(UsageError):
+            catalog.record_heartbeat(report(bad), user="u", address="")
+    with pytest.raises(UsageError):
+        catalog.record_heartbeat(report(queue_length=-1), user="u", address="")
+    long_error = "e" * 5000
+    stored = catalog.record_heartbeat(report(last_error=long_error), user="u", address="")
+    assert stored.report.last_error == "e" * 2000
+    assert catalog.list_agents() == [stored]

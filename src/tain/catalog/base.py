@@ -25,10 +25,20 @@ Blobs and gc
     ``add_blob`` is called only after the store made the blob durable; it is
     idempotent. ``forget_blobs`` deletes only rows no entry references, so a blob
     used by any kept revision is never forgotten, even while commits run.
+    ``blob_page`` and ``blob_totals`` read the blob rows in name order within name
+    bounds (a scrub's slice); ``blob_uses`` says where kept revisions use a blob, so
+    that its bytes can be fetched from another site by path and revision.
 
 Access and audit
     Every mutation appends one hash-chained audit entry in its own transaction.
     ``verify_audit`` reports edited, removed or reordered entries.
+
+Agents
+    ``record_heartbeat`` inserts or replaces the row of one agent id (``first_seen``
+    kept, ``last_seen`` = now); it is status, not a change to data, so it is not
+    audited. ``list_agents`` returns every row (of one repository), ordered by repo,
+    host and directory. ``forget_agent`` deletes one (audited); an unknown id raises
+    ``NotFound``.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
+from tain.catalog.agents import AgentRecord, AgentReport
 from tain.catalog.models import (
     ChunkLocation,
     CommitResult,
@@ -89,6 +100,10 @@ class Catalog(Protocol):
     def apply_retention(self, repo: str, *, actor: str) -> int: ...
     def unreferenced_blobs(self, *, created_before: float) -> list[tuple[str, int]]: ...
     def forget_blobs(self, shas: Iterable[str]) -> list[str]: ...
+    def blob_page(self, *, after: str = "", below: str | None = None,
+                  limit: int = 1000) -> list[tuple[str, int]]: ...
+    def blob_totals(self, *, after: str = "", below: str | None = None) -> tuple[int, int]: ...
+    def blob_uses(self, sha256: str, *, limit: int = 20) -> list[tuple[str, str, int]]: ...
 
     # users, tokens, grants
     def create_user(self, name: str, *, is_admin: bool, actor: str) -> User: ...
@@ -112,5 +127,11 @@ class Catalog(Protocol):
                       target: str | None = None, since: float | None = None,
                       limit: int = 100, after_seq: int = 0) -> list[AuditRecord]: ...
     def verify_audit(self) -> tuple[int, list[str]]: ...
+
+    # agents
+    def record_heartbeat(self, report: AgentReport, *, user: str,
+                         address: str) -> AgentRecord: ...
+    def list_agents(self, *, repo: str | None = None) -> list[AgentRecord]: ...
+    def forget_agent(self, agent_id: str, *, actor: str) -> None: ...
 
     def close(self) -> None: ...

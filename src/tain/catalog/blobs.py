@@ -146,3 +146,44 @@ class BlobCatalog(SqlBase):
         """Append an audit entry for an operation that is not a catalog change."""
         with self._db.write() as conn:
             self._audit(conn, actor, action, target, **details)
+
+    # -- scrub, status, backup ------------------------------------------------------------
+
+    def blob_page(
+        self, *, after: str = "", below: str | None = None, limit: int = 1000
+    ) -> list[tuple[str, int]]:
+        """Blob names and sizes in name order, for names ``> after`` and ``< below``
+        (a prefix bounds a slice of the name space: ``after="8"`` starts at ``8000...``)."""
+        q = sa.select(t.blobs.c.sha256, t.blobs.c.size).where(t.blobs.c.sha256 > after)
+        if below is not None:
+            q = q.where(t.blobs.c.sha256 < below)
+        q = q.order_by(t.blobs.c.sha256).limit(limit)
+        with self._db.read() as conn:
+            return [(r.sha256, r.size) for r in conn.execute(q)]
+
+    def blob_totals(self, *, after: str = "", below: str | None = None) -> tuple[int, int]:
+        """How many blobs there are, and their bytes, in the same bounds as ``blob_page``."""
+        q = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(t.blobs.c.size), 0)).where(
+            t.blobs.c.sha256 > after
+        )
+        if below is not None:
+            q = q.where(t.blobs.c.sha256 < below)
+        with self._db.read() as conn:
+            count, total = conn.execute(q).one()
+        return int(count), int(total)
+
+    def blob_uses(self, sha256: str, *, limit: int = 20) -> list[tuple[str, str, int]]:
+        """Where kept revisions use a blob: ``(repo, path, revision)``, the revision being
+        the newest in which that version is live; live versions first."""
+        q = (
+            sa.select(t.repos.c.name, t.entries.c.path, t.entries.c.rev_to, t.repos.c.head)
+            .join(t.repos, t.repos.c.id == t.entries.c.repo_id)
+            .where(t.entries.c.sha256 == sha256)
+            .order_by(t.entries.c.rev_to.is_(None).desc(), t.entries.c.rev_to.desc())
+            .limit(limit)
+        )
+        with self._db.read() as conn:
+            return [
+                (r.name, r.path, r.head if r.rev_to is None else r.rev_to - 1)
+                for r in conn.execute(q)
+            ]

@@ -154,3 +154,23 @@ audit_head = Table(
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+# One row per agent (one watched source directory): its latest heartbeat. Heartbeats are
+# frequent status reports, not changes to data, so they are not audited; forgetting an
+# agent is.
+agents = Table(
+    "agents", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("repo", String(64), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("directory", Text, nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("queue_length", BigInteger, nullable=False),
+    Column("last_revision", Integer, nullable=True),
+    Column("current_site", Text, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("user_name", String(64), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("first_seen", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+)

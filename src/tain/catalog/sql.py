@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from tain.catalog.access import AccessCatalog
+from tain.catalog.agents import AgentCatalog
 from tain.catalog.auditlog import AuditLog
 from tain.catalog.base import Catalog
 from tain.catalog.blobs import BlobCatalog
@@ -16,7 +17,9 @@ from tain.catalog.repos import RepoCatalog
 from tain.catalog.tree import TreeCatalog
 
 
-class SqlCatalog(RepoCatalog, TreeCatalog, CommitCatalog, BlobCatalog, AccessCatalog, AuditLog):
+class SqlCatalog(
+    RepoCatalog, TreeCatalog, CommitCatalog, BlobCatalog, AccessCatalog, AuditLog, AgentCatalog
+):
     """Every catalog operation; each mutation writes its audit entry in its own
     transaction. Build one with ``open_catalog``."""
 

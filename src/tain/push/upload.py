@@ -1,21 +1,26 @@
 """Chunking files and uploading the chunks the site lacks, never torn content.
 
 A chunk list is computed in one pass that also hashes the file, and kept only when the
-file's stamp did not move during the pass. Chunk bytes are re-read by offset when sent
-and checked against their BLAKE3 and the file's stamp; a mismatch raises
-``FileChanged`` so the pusher chunks that file again.
+file's stamp did not move during the pass. The pass reads the file with ``read``, not
+through a memory map, so a file truncated while it is read is a retry, not a SIGBUS.
+Chunk bytes are re-read by offset when sent and checked against their BLAKE3 and the
+file's stamp; a mismatch raises ``FileChanged`` so the pusher chunks that file again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from tain.client import SiteClient
-from tain.core.chunking import ChunkRef, iter_file_chunks
+from pyfastcdc.cy import FastCDC
+
+from tain.client import SiteClient, UploadResult, encode_chunk_frames
+from tain.core.chunking import AVG_CHUNK, MAX_CHUNK, MIN_CHUNK, ChunkRef
 from tain.core.digests import blake3_hex
 from tain.push.cache import FileStamp
 from tain.push.progress import ProgressSink
@@ -42,17 +47,43 @@ class FileChunks:
 def chunk_file(path: str, location: Path, *, attempts: int = HASH_ATTEMPTS) -> FileChunks:
     """Chunk and hash a file in one pass; retry while it changes under us."""
     for _ in range(attempts):
-        before = location.lstat()
-        refs, sha = [], hashlib.sha256()
-        for ref, data in iter_file_chunks(location):
-            refs.append(ref)
-            sha.update(data)
-        after = location.lstat()
-        if FileStamp.of(before) == FileStamp.of(after):
-            stamp = FileStamp.of(after)
-            mode = after.st_mode & 0o7777
-            return FileChunks(path, location, stamp, mode, sha.hexdigest(), tuple(refs))
+        try:
+            return read_snapshot(path, location)
+        except FileChanged:
+            continue
     raise FileChanged(path)
+
+
+def read_snapshot(path: str, location: Path) -> FileChunks:
+    """One pass over a regular file (never through a symlink): SHA-256 and chunks.
+
+    Raises ``FileChanged`` when the file's stamp (size, mtime, ctime, inode) moved
+    during the pass or the path stopped naming a regular file, ``OSError`` when it
+    cannot be opened (``FileNotFoundError`` when it vanished).
+    """
+    fd = os.open(location, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with open(fd, "rb", buffering=0) as f:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise FileChanged(path)
+        refs, sha, size = [], hashlib.sha256(), 0
+        for c in _cutter().cut_stream(f):
+            refs.append(ChunkRef(blake3_hex(c.data), c.offset, c.length))
+            sha.update(c.data)
+            size += c.length
+    try:
+        after = location.lstat()
+    except FileNotFoundError as exc:
+        raise FileChanged(path) from exc
+    stamp = FileStamp.of(after)
+    if FileStamp.of(before) != stamp or size != stamp.size:
+        raise FileChanged(path)
+    return FileChunks(path, location, stamp, after.st_mode & 0o7777, sha.hexdigest(), tuple(refs))
+
+
+def _cutter() -> FastCDC:
+    """The same cut points as ``tain.core.chunking`` (same parameters), from a stream."""
+    return FastCDC(avg_size=AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
 
 
 class ChunkLocator:
@@ -100,7 +131,13 @@ class ChunkLocator:
 
 
 class ChunkUploader:
-    """Sends chunks in requests of up to ``batch_bytes`` (uncompressed)."""
+    """Sends chunks in requests of up to ``batch_bytes`` (uncompressed).
+
+    With ``workers`` > 1 up to that many requests are in flight at once (chunks are
+    still read and compressed, in order, by the calling thread). ``before_send(n)`` is
+    called with the compressed size of each request before it is sent: a bandwidth
+    limit sleeps there, and whatever it raises stops the upload.
+    """
 
     def __init__(
         self,
@@ -110,12 +147,16 @@ class ChunkUploader:
         progress: ProgressSink,
         *,
         batch_bytes: int = UPLOAD_BATCH_BYTES,
+        workers: int = 1,
+        before_send: Callable[[int], None] | None = None,
     ) -> None:
         self._client = client
         self._repo = repo
         self._locator = locator
         self._progress = progress
         self._batch_bytes = batch_bytes
+        self._workers = max(1, workers)
+        self._before_send = before_send
         self.sent: set[str] = set()
         self.chunks_sent = 0
         self.bytes_sent = 0
@@ -126,13 +167,59 @@ class ChunkUploader:
     def upload(self, digests: Iterable[str]) -> None:
         """Upload each known, not yet sent digest; FileChanged leaves the rest unsent."""
         ordered = sorted(self._sendable(digests), key=self._locator.read_order)
-        for batch in self._batches(ordered):
-            frames = [(digest, self._locator.read(digest)) for digest in batch]
-            result = self._client.upload_chunks(self._repo, frames)
-            self.sent.update(batch)
-            self.chunks_sent += len(batch)
-            self.bytes_sent += result.wire_bytes
-            self._progress.advance(sum(len(data) for _, data in frames))
+        if self._workers == 1:
+            for batch in self._batches(ordered):
+                payload, size = self._encode(batch)
+                self._done(batch, size, self._send(payload))
+            return
+        with ThreadPoolExecutor(self._workers, thread_name_prefix="tain-upload") as pool:
+            self._upload_parallel(pool, ordered)
+
+    def _upload_parallel(self, pool: ThreadPoolExecutor, ordered: list[str]) -> None:
+        """Read and compress in this thread, send from the pool: only compressed
+        payloads wait in memory, at most ``workers`` of them."""
+        pending: dict[Future[UploadResult], tuple[list[str], int]] = {}
+        try:
+            for batch in self._batches(ordered):
+                while len(pending) >= self._workers:
+                    self._collect(pending, wait(pending, return_when=FIRST_COMPLETED).done)
+                payload, size = self._encode(batch)
+                pending[pool.submit(self._send, payload)] = (batch, size)
+                del payload
+        finally:  # let what is in flight finish (or fail) before returning or raising
+            done = wait(pending).done
+        self._collect(pending, done)
+
+    def _collect(
+        self,
+        pending: dict[Future[UploadResult], tuple[list[str], int]],
+        done: Iterable[Future[UploadResult]],
+    ) -> None:
+        failure: BaseException | None = None
+        for future in done:
+            batch, size = pending.pop(future)
+            if future.exception() is not None:
+                failure = failure or future.exception()
+                continue
+            self._done(batch, size, future.result())
+        if failure is not None:
+            raise failure
+
+    def _encode(self, batch: list[str]) -> tuple[bytes, int]:
+        """The request body for ``batch`` and the chunk bytes it carries."""
+        frames = [(digest, self._locator.read(digest)) for digest in batch]
+        return encode_chunk_frames(frames), sum(len(data) for _, data in frames)
+
+    def _send(self, payload: bytes) -> UploadResult:
+        if self._before_send is not None:
+            self._before_send(len(payload))
+        return self._client.upload_encoded(self._repo, payload)
+
+    def _done(self, batch: list[str], size: int, result: UploadResult) -> None:
+        self.sent.update(batch)
+        self.chunks_sent += len(batch)
+        self.bytes_sent += result.wire_bytes
+        self._progress.advance(size)
 
     def _sendable(self, digests: Iterable[str]) -> set[str]:
         return {d for d in digests if d not in self.sent and self._locator.knows(d)}

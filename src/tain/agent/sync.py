@@ -1,0 +1,362 @@
+"""One sync cycle: turn a batch of ready queue items into one revision.
+
+1. Look at each path now (``Source.observe``). A file whose stamp matches trusted cached
+   digests is not read; any other file is read once, producing its SHA-256 and its
+   chunk list from the same bytes (``read_snapshot``), and is kept only if its stamp
+   did not move during the read.
+2. Torn-read guard: once the reads are over and events have had ``EVENT_MARGIN`` to
+   arrive, a file that was changed again since it was taken is dropped from this
+   cycle (it is still queued, as being written). Together with the stamp check this
+   means committed bytes are always one complete state of the file.
+3. Compare with what the site holds; build puts (with every ancestor directory the
+   site lacks) and deletes (the topmost only).
+4. Ask which blobs and chunks the site lacks; upload those chunks (re-read by offset
+   and checked against their BLAKE3, so a file that changed since is dropped, never
+   sent torn); commit with ``base_rev`` = the head the journal describes.
+5. Record the commit in the journal and clear the items in the same transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from tain.agent.journal import CachedFile, DirtyItem, Journal
+from tain.agent.local import Observed, Source, same_state, trusted, with_digest
+from tain.agent.reconcile import Stopped
+from tain.client import CommitResult, SiteClient
+from tain.core.manifest import Change, Entry, Kind
+from tain.core.paths import ancestors
+from tain.errors import MissingData, RemoteError
+from tain.push.progress import NullProgress, ProgressSink
+from tain.push.scan import FileChanged
+from tain.push.upload import ChunkLocator, ChunkUploader, FileChunks, read_snapshot
+
+EVENT_MARGIN = 0.05
+READ_BUDGET = 1 << 30
+COMMIT_ATTEMPTS = 4
+_LATER = Observed("", None, unknown=True)
+
+
+@dataclass(frozen=True)
+class CycleOptions:
+    repo: str
+    site: str
+    message: str
+    workers: int = 4
+    batch_bytes: int = 16 * 1024 * 1024
+    before_send: Callable[[int], None] | None = None
+
+
+@dataclass
+class CycleReport:
+    revision: int | None = None
+    created: bool = False
+    puts: int = 0
+    deletes: int = 0
+    files_read: int = 0
+    bytes_read: int = 0
+    bytes_sent: int = 0
+    chunks_sent: int = 0
+    deferred: int = 0
+    postponed: int = 0
+    cleared: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+class Cycle:
+    def __init__(
+        self,
+        source: Source,
+        journal: Journal,
+        client: SiteClient,
+        options: CycleOptions,
+        *,
+        flush_events: Callable[[], object],
+        stop: threading.Event,
+        clock: Callable[[], float] = time.monotonic,
+        wall_ns: Callable[[], int] = time.time_ns,
+        progress: ProgressSink | None = None,
+    ) -> None:
+        self.progress = progress or NullProgress()
+        self.source = source
+        self.journal = journal
+        self.client = client
+        self.options = options
+        self.flush_events = flush_events
+        self.stop = stop
+        self.clock = clock
+        self.wall_ns = wall_ns
+        self.report = CycleReport()
+        self.snapshots: dict[str, FileChunks] = {}
+        self.read_spans: dict[str, float] = {}  # path -> end of its read
+        self.deferred: set[str] = set()
+        self.postponed: set[str] = set()
+        self.to_cache: list[tuple[str, CachedFile]] = []
+
+    def run(self, items: Sequence[DirtyItem]) -> CycleReport:
+        taken = {item.path: item for item in items}
+        local = self._local_states(taken)
+        if self.to_cache:
+            self.journal.store_cached(self.to_cache)
+        self._guard_torn_reads(taken)
+        remote = self.journal.remote_entries(local)
+        puts, deletes = self._changes(local, remote)
+        self._check_stop()
+        done = [(p, item.seq) for p, item in taken.items()
+                if p not in self.deferred and p not in self.postponed]
+        self.report.deferred, self.report.postponed = len(self.deferred), len(self.postponed)
+        if not puts and not deletes:
+            self.journal.clear(done)
+            self.report.cleared = len(done)
+            return self.report
+        result, puts = self._send(puts, deletes)
+        done = [(p, s) for p, s in done if p not in self.deferred]
+        if result is None:
+            self.journal.clear(done)
+            self.report.cleared, self.report.deferred = len(done), len(self.deferred)
+            return self.report
+        self.journal.apply_commit(
+            puts, deletes, done,
+            {"remote_site": self.options.site, "remote_rev": result.number,
+             "last_commit_rev": result.number, "last_commit_at": self.wall_ns() / 1e9,
+             "last_commit_site": self.options.site},
+        )
+        self.report.revision, self.report.created = result.number, result.created
+        self.report.puts, self.report.deletes = len(puts), len(deletes)
+        self.report.cleared = len(done)
+        self.report.deferred = len(self.deferred)
+        return self.report
+
+    # -- 1. local states -------------------------------------------------------------------
+
+    def _local_states(self, taken: dict[str, DirtyItem]) -> dict[str, Entry | None]:
+        """Each taken path's local state (None: absent), files read as needed. Paths
+        that could not be examined, were deferred or postponed (over the read budget of
+        one cycle) are left out; only deferred and postponed ones stay queued."""
+        local: dict[str, Entry | None] = {}
+        self.progress.start("reading", len(taken))
+        for path in taken:
+            self.progress.advance()
+            observed = self.source.observe(path)
+            if observed.warning:
+                self.report.warnings.append(observed.warning)
+            if observed.unknown:
+                continue
+            if observed.entry is not None and observed.entry.kind is Kind.FILE:
+                observed = self._with_digest(observed)
+                if observed.unknown:
+                    continue
+            local[path] = observed.entry
+        self.progress.finish()
+        return local
+
+    def _with_digest(self, observed: Observed) -> Observed:
+        """A file's state with its SHA-256: cached when trusted, else read now.
+        ``unknown`` when it is left for later (deferred or postponed)."""
+        entry, stamp = observed.entry, observed.stamp
+        if entry is None or stamp is None:
+            return observed
+        location = self.source.location(observed.path)
+        cached = self.journal.cached(observed.path)
+        if not trusted(cached, stamp):
+            cached = self.journal.cached_by_inode(stamp)
+        if cached is not None and trusted(cached, stamp):
+            self.snapshots[observed.path] = FileChunks(
+                observed.path, location, stamp, entry.mode, cached.sha256, cached.chunks
+            )
+            return Observed(observed.path, with_digest(entry, cached.sha256), stamp)
+        if self.report.bytes_read >= READ_BUDGET:
+            self.postponed.add(observed.path)
+            return _LATER
+        return self._read(observed.path)
+
+    def _read(self, path: str) -> Observed:
+        self._check_stop()
+        hashed_ns = self.wall_ns()
+        try:
+            snap = read_snapshot(path, self.source.location(path))
+        except (FileNotFoundError, NotADirectoryError):
+            now = self.source.observe(path)
+            if now.entry is None and not now.unknown:
+                return now  # it is gone: send that
+            return self._defer(path)
+        except FileChanged:
+            return self._defer(path)
+        except OSError as exc:  # unreadable: the site keeps what it has; the next
+            # change or rescan of the path tries again
+            self.report.warnings.append(f"{path}: cannot read ({exc.strerror}); not sent")
+            return _LATER
+        self.read_spans[path] = self.clock()
+        self.report.files_read += 1
+        self.report.bytes_read += snap.stamp.size
+        self.snapshots[path] = snap
+        self.to_cache.append((path, CachedFile(snap.stamp, hashed_ns, snap.sha256, snap.chunks)))
+        entry = Entry(path, Kind.FILE, snap.mode, snap.stamp.mtime_ns, snap.sha256,
+                      snap.stamp.size)
+        return Observed(path, entry, snap.stamp)
+
+    def _defer(self, path: str) -> Observed:
+        """The file is being changed: leave it queued, as being written."""
+        self.deferred.add(path)
+        self.journal.defer([path], self.clock())
+        return _LATER
+
+    # -- 2. torn reads ---------------------------------------------------------------------
+
+    def _guard_torn_reads(self, taken: dict[str, DirtyItem]) -> None:
+        """Drop every file read in this cycle that changed again after it was taken."""
+        if not self.read_spans:
+            return
+        wait = max(self.read_spans.values()) + EVENT_MARGIN - self.clock()
+        if wait > 0 and self.stop.wait(wait):
+            raise Stopped
+        self.flush_events()
+        now = self.journal.current(self.read_spans)
+        for path in self.read_spans:
+            row = now.get(path)
+            if row is not None and row.seq > taken[path].seq:
+                self.deferred.add(path)
+                self.snapshots.pop(path, None)
+
+    # -- 3. changes ----------------------------------------------------------------------
+
+    def _changes(
+        self, local: dict[str, Entry | None], remote: dict[str, Entry]
+    ) -> tuple[list[Entry], list[str]]:
+        puts: dict[str, Entry] = {}
+        deleted: list[str] = []
+        for path, entry in local.items():
+            if path in self.deferred or same_state(entry, remote.get(path)):
+                continue
+            if entry is None:
+                deleted.append(path)
+            else:
+                puts[path] = entry
+        deleted_set = set(deleted)
+        deletes = sorted(p for p in deleted if not any(a in deleted_set for a in ancestors(p)))
+        self._add_ancestors(puts, deleted_set)
+        return [puts[p] for p in sorted(puts)], deletes
+
+    def _add_ancestors(self, puts: dict[str, Entry], deleted: set[str]) -> None:
+        """Every put needs its parents as directories on the site: add the ones the
+        site lacks (so the journal knows them); a put whose parent is gone waits."""
+        needed = {a for p in puts for a in ancestors(p)} - puts.keys()
+        remote = self.journal.remote_entries(needed)
+        for path in sorted(puts, key=lambda p: p.count("/")):
+            for parent in ancestors(path):
+                if path not in puts:
+                    break
+                held = puts.get(parent) or remote.get(parent)
+                if held is not None and held.kind is Kind.DIR and parent not in deleted:
+                    continue
+                observed = self.source.observe(parent)
+                if observed.entry is None or observed.entry.kind is not Kind.DIR:
+                    self._drop_put(puts, path)
+                    break
+                puts[parent] = observed.entry
+
+    def _drop_put(self, puts: dict[str, Entry], path: str) -> None:
+        for p in [p for p in puts if p == path or p.startswith(path + "/")]:
+            del puts[p]
+            self.deferred.add(p)
+        self.journal.defer([path], self.clock())
+
+    # -- 4. upload and commit -----------------------------------------------------------------
+
+    def _send(
+        self, puts: list[Entry], deletes: list[str]
+    ) -> tuple[CommitResult | None, list[Entry]]:
+        """Upload what the site lacks and commit; None when nothing was left to send."""
+        locator = ChunkLocator()
+        uploader = ChunkUploader(
+            self.client, self.options.repo, locator, self.progress,
+            batch_bytes=self.options.batch_bytes, workers=self.options.workers,
+            before_send=self._before_send,
+        )
+        lacking = self._lacking(puts)
+        self._upload(uploader, locator, puts, lacking)
+        commit_id = str(uuid.uuid4())
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            puts = [e for e in puts if e.path not in self.deferred]
+            changes = [Change("delete", p) for p in deletes] + [
+                Change("put", e.path, e, self._chunks(e, lacking)) for e in puts
+            ]
+            if not changes:
+                return None, []
+            try:
+                result = self.client.commit(
+                    self.options.repo, changes, message=self.options.message,
+                    commit_id=commit_id, base_rev=self._base_rev(),
+                )
+            except MissingData as err:
+                if attempt == COMMIT_ATTEMPTS:
+                    raise
+                if err.details.get("paths") or err.details.get("missing"):
+                    lacking |= self._lacking(puts)
+                named = {str(d) for d in err.details.get("chunks") or ()}
+                self._upload(uploader, locator, puts, lacking, extra=named)
+                continue
+            self.report.bytes_sent = uploader.bytes_sent
+            self.report.chunks_sent = uploader.chunks_sent
+            return result, puts
+        raise RemoteError("the site kept asking for data")  # pragma: no cover
+
+    def _base_rev(self) -> int | None:
+        record = self.journal.remote_record()
+        return record[1] if record is not None and record[0] == self.options.site else None
+
+    def _lacking(self, puts: Iterable[Entry]) -> set[str]:
+        """SHA-256 of the put files whose blobs the site lacks."""
+        shas = sorted({e.sha256 for e in puts if e.kind is Kind.FILE and e.sha256})
+        return set(self.client.missing(self.options.repo, blobs=shas).blobs) if shas else set()
+
+    def _chunks(self, entry: Entry, lacking: set[str]) -> tuple[tuple[str, int], ...]:
+        if entry.kind is not Kind.FILE or entry.sha256 not in lacking:
+            return ()
+        snap = self.snapshots.get(entry.path)
+        return snap.chunk_pairs() if snap is not None else ()
+
+    def _upload(
+        self,
+        uploader: ChunkUploader,
+        locator: ChunkLocator,
+        puts: list[Entry],
+        lacking: set[str],
+        extra: set[str] | None = None,
+    ) -> None:
+        """Upload the chunks of lacking blobs that the site lacks; a file that changed
+        since it was read is dropped from this cycle (and stays queued)."""
+        needed: set[str] = set(extra or ())
+        for entry in puts:
+            snap = self.snapshots.get(entry.path)
+            if snap is not None and entry.sha256 in lacking and entry.path not in self.deferred:
+                locator.add(snap)
+                needed.update(c.digest for c in snap.chunks)
+        if not needed:
+            return
+        missing = set(self.client.missing(self.options.repo, chunks=sorted(needed)).chunks)
+        uploader.sent -= missing
+        self.progress.start("uploading", uploader.total_bytes(missing))
+        while True:
+            try:
+                uploader.upload(missing)
+                self.progress.finish()
+                return
+            except FileChanged as changed:
+                locator.forget(changed.path)
+                self.deferred.add(changed.path)
+                self.journal.defer([changed.path], self.clock())
+                missing = {d for d in missing if locator.knows(d)}
+
+    def _before_send(self, size: int) -> None:
+        self._check_stop()
+        if self.options.before_send is not None:
+            self.options.before_send(size)
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise Stopped
