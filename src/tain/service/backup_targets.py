@@ -63,6 +63,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tain.errors import Conflict, NotFound, StorageError, TainError, UsageError
+from tain.store.durable import fsync_dir
 from tain.store.s3 import MULTIPART_CHUNKSIZE, MULTIPART_THRESHOLD, SHA_META, s3_error
 
 if TYPE_CHECKING:
@@ -529,14 +530,6 @@ def _flock(path: Path, what: str) -> Iterator[None]:
 
 def fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:

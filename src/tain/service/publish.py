@@ -24,6 +24,7 @@ from tain.catalog.base import Catalog
 from tain.core.manifest import Entry, Kind
 from tain.errors import NotFound, StorageError
 from tain.store.base import BlobStore
+from tain.store.durable import fsync_dir
 
 log = logging.getLogger("tain.publish")
 
@@ -136,7 +137,7 @@ class Publisher:
         if link.exists() and not link.is_symlink():
             shutil.rmtree(link)  # a real directory left by hand: replace it
         os.replace(tmp, link)
-        _fsync_dir(link.parent)
+        fsync_dir(link.parent)
 
     def _state_dir(self, repo: str) -> Path:
         return self.root / ".tain" / repo
@@ -156,7 +157,7 @@ class Publisher:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     @contextlib.contextmanager
     def _locked(self, repo: str) -> Iterator[None]:
@@ -175,11 +176,3 @@ def _remove(path: Path, *, keep_dir: bool) -> None:
         path.unlink()
     elif path.is_dir() and not keep_dir:
         shutil.rmtree(path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, Self
 
 
 class BlobWriter(Protocol):
@@ -63,6 +63,25 @@ class BlobWriter(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+class AbortOnExit:
+    """A writer's ``with`` block ends by aborting: a no-op after ``commit``, otherwise
+    (an exception, a forgotten commit) the bytes are discarded."""
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.abort()
 
 
 class BlobStore(Protocol):

@@ -42,12 +42,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import BinaryIO, Self
+from typing import BinaryIO
 
 from tain.config import StoreConfig
 from tain.core.digests import blake3_hex, is_digest
 from tain.errors import DigestMismatch, IntegrityError, NotFound, StorageError, UsageError
+from tain.store.base import AbortOnExit
+from tain.store.durable import fsync_dir
 from tain.store.scrub import (
     BlobCheck,
     CopyCheck,
@@ -336,7 +337,7 @@ class LocalStore:
             if not own:
                 tmp = _copy_to_temp(src, root, sha256)
             self._link_into_place(tmp or src, final, sha256)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         except OSError as exc:
             raise _storage_error("store a blob", root, exc) from exc
         finally:
@@ -371,7 +372,7 @@ class LocalStore:
             _quarantine(final, sha256)
             tmp.replace(final)
             tmp = None
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         except OSError as exc:
             raise _storage_error("repair a blob", root, exc) from exc
         finally:
@@ -530,7 +531,7 @@ class LocalStore:
         return True
 
 
-class LocalBlobWriter:
+class LocalBlobWriter(AbortOnExit):
     """Streams a blob into a temp file, hashing on the way; ``commit`` publishes it."""
 
     def __init__(self, store: LocalStore, root: Path, fd: int, path: Path) -> None:
@@ -590,17 +591,6 @@ class LocalBlobWriter:
                 log.warning("cannot close temp file %s: %s", path, exc.strerror)
         if path is not None:
             _unlink_quietly(path)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.abort()
 
     def _live_fd(self) -> int:
         if self._fd is None:
@@ -695,7 +685,7 @@ def _ensure_dirs(root: Path, *parts: str) -> Path:
             path.mkdir()
         except FileExistsError:
             continue
-        _fsync_dir(parent)
+        fsync_dir(parent)
     return path
 
 
@@ -755,7 +745,7 @@ def _quarantine(path: Path, sha256: str) -> None:
         os.link(path, top / f"{sha256}.{st.st_ino}")
     except FileExistsError:
         return
-    _fsync_dir(top)
+    fsync_dir(top)
 
 
 def _advise_sequential(fd: int) -> None:
@@ -767,14 +757,6 @@ def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _exists(path: Path) -> bool:

@@ -13,11 +13,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from types import TracebackType
-from typing import BinaryIO, Self
+from typing import BinaryIO
 
 from tain.core.digests import blake3_hex, is_digest, sha256_hex
 from tain.errors import DigestMismatch, IntegrityError, NotFound
+from tain.store.base import AbortOnExit
 
 log = logging.getLogger("tain.store")
 
@@ -135,7 +135,7 @@ class MemoryStore:
         return data
 
 
-class MemoryBlobWriter:
+class MemoryBlobWriter(AbortOnExit):
     """Collects a blob's bytes in memory; ``commit`` stores them under their SHA-256."""
 
     def __init__(self, store: MemoryStore) -> None:
@@ -170,17 +170,6 @@ class MemoryBlobWriter:
 
     def abort(self) -> None:
         self._buf = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.abort()
 
     def _live(self) -> bytearray:
         if self._buf is None:

@@ -36,8 +36,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
-from typing import IO, TYPE_CHECKING, BinaryIO, Self
+from typing import IO, TYPE_CHECKING, BinaryIO
 from urllib.parse import quote
 
 import boto3
@@ -56,6 +55,7 @@ from botocore.exceptions import (
 from tain.config import S3Config
 from tain.core.digests import blake3_hex, is_digest
 from tain.errors import DigestMismatch, IntegrityError, NotFound, StorageError, TainError
+from tain.store.base import AbortOnExit
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -337,7 +337,7 @@ class S3Store:
         )
 
 
-class S3BlobWriter:
+class S3BlobWriter(AbortOnExit):
     """Streams a blob into a spool file, hashing on the way; ``commit`` uploads it."""
 
     def __init__(self, store: S3Store, file: IO[bytes], path: Path) -> None:
@@ -391,17 +391,6 @@ class S3BlobWriter:
                 path.unlink(missing_ok=True)
             except OSError as exc:
                 log.warning("cannot remove spool file %s: %s", path, exc.strerror or exc)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.abort()
 
     def _live(self) -> tuple[IO[bytes], Path]:
         if self._file is None or self._path is None:
