@@ -141,16 +141,6 @@ class _DoneColumn(ProgressColumn):
         return Text(f"{int(task.completed)}/{total if isinstance(total, str) else int(total)}")
 
 
-def human_size(n: int) -> str:
-    """``512 B``, ``1.5 MiB``: binary units, one decimal."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def open_display(*, tty: bool | None = None, level: int = logging.INFO) -> Display:
     """Set up logging for the agent and return the display for this stderr."""
     tty = sys.stderr.isatty() if tty is None else tty

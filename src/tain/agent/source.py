@@ -32,7 +32,7 @@ from watchdog.observers.api import ObservedWatch
 import tain
 from tain.agent.config import SourceConfig, Timing
 from tain.agent.debounce import Policy, batch_size, cycle_start_at, updated_rate
-from tain.agent.display import Display, human_size
+from tain.agent.display import Display
 from tain.agent.heartbeat import Status, heartbeat_report
 from tain.agent.ignore import IgnoreRules
 from tain.agent.journal import DirtyItem, Journal, JournalError
@@ -52,6 +52,7 @@ from tain.agent.watcher import (
     WatchLimit,
 )
 from tain.client import SiteClient
+from tain.core.units import human_size
 from tain.errors import Conflict, TainError, UsageError
 
 log = logging.getLogger("tain.agent")

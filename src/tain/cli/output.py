@@ -28,9 +28,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from tain.core.units import human_size as core_human_size
 from tain.push.progress import ProgressSink
 
-_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
 _PHASES = {
     "scan": "scanning",
     "remote": "reading the remote tree",
@@ -45,17 +45,10 @@ def plain(value: Any) -> str:
 
 
 def human_size(size: Any) -> str:
-    """``1023 B``, ``1.5 KiB``: binary units, one decimal."""
+    """``1023 B``, ``1.5 KiB``: binary units, one decimal; anything else as plain text."""
     if not isinstance(size, int | float):
         return plain(size)
-    if size < 1024:
-        return f"{int(size)} B"
-    value = float(size)
-    for unit in _UNITS:
-        value /= 1024
-        if value < 1024 or unit == _UNITS[-1]:
-            return f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")  # pragma: no cover
+    return core_human_size(size)
 
 
 def timestamp(seconds: Any) -> str:

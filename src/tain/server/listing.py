@@ -14,10 +14,10 @@ from urllib.parse import quote
 
 from tain.core.manifest import Entry, Kind
 from tain.core.paths import name_of
+from tain.core.units import human_size
 from tain.errors import TainError
 
 SHORT_SHA = 12
-_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em}"
@@ -83,18 +83,6 @@ def render_sha256sums(entries: Iterable[Entry], base: str) -> str:
 
 def sort_entries(entries: Iterable[Entry]) -> list[Entry]:
     return sorted(entries, key=lambda e: (e.kind is not Kind.DIR, name_of(e.path)))
-
-
-def human_size(size: int) -> str:
-    """``1023 B``, ``1.0 KiB``, ``15.3 MiB``: binary units, one decimal."""
-    if size < 1024:
-        return f"{size} B"
-    value = float(size)
-    for unit in _UNITS:
-        value /= 1024
-        if value < 1024 or unit == _UNITS[-1]:
-            break
-    return f"{value:.1f} {unit}"
 
 
 def format_mtime(mtime_ns: int) -> str:

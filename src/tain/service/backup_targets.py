@@ -57,14 +57,19 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import boto3
-from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tain.errors import Conflict, NotFound, StorageError, TainError, UsageError
 from tain.store.durable import fsync_dir
-from tain.store.s3 import MULTIPART_CHUNKSIZE, MULTIPART_THRESHOLD, SHA_META, s3_error
+from tain.store.s3 import (
+    MULTIPART_CHUNKSIZE,
+    MULTIPART_THRESHOLD,
+    SHA_META,
+    s3_error,
+    s3_errors,
+)
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -435,16 +440,10 @@ class S3Target:
             raise StorageError(f"S3 did not delete {len(failed)} object(s) in {self.location}, "
                                f"e.g. {first.get('Key')}: {first.get('Code')}", hint=_S3_HINT)
 
-    @contextlib.contextmanager
-    def _errors(self, action: str, *, missing: str | None = None) -> Iterator[None]:
-        try:
-            yield
-        except S3UploadFailedError as exc:
-            cause = exc.__cause__ or exc.__context__
-            raise self.error(cause if isinstance(cause, ClientError | BotoCoreError) else exc,
-                             action, missing) from exc
-        except (ClientError, BotoCoreError) as exc:
-            raise self.error(exc, action, missing) from exc
+    def _errors(
+        self, action: str, *, missing: str | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        return s3_errors(lambda exc: self.error(exc, action, missing))
 
     def error(self, exc: Exception, action: str, missing: str | None = None) -> TainError:
         """The store's translation of a botocore error (s3_error), with a hint that

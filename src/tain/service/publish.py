@@ -24,7 +24,7 @@ from tain.catalog.base import Catalog
 from tain.core.manifest import Entry, Kind
 from tain.errors import NotFound, StorageError
 from tain.store.base import BlobStore
-from tain.store.durable import fsync_dir
+from tain.store.durable import fsync_dir, write_json_atomically
 
 log = logging.getLogger("tain.publish")
 
@@ -150,14 +150,7 @@ class Publisher:
         return raw if isinstance(raw, dict) else {}
 
     def _write_state(self, repo: str, state: dict[str, Any]) -> None:
-        path = self._state_dir(repo) / "state.json"
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "w") as fh:
-            json.dump(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        write_json_atomically(self._state_dir(repo) / "state.json", state)
 
     @contextlib.contextmanager
     def _locked(self, repo: str) -> Iterator[None]:

@@ -49,6 +49,7 @@ from typing import Any, BinaryIO, Protocol
 
 from tain.errors import Conflict, IntegrityError, NotFound, StorageError, TainError
 from tain.service.site import Site
+from tain.store.durable import write_json_atomically
 from tain.store.scrub import (
     BlobCheck,
     CopyCheck,
@@ -543,10 +544,4 @@ def _exclusive(path: Path) -> Iterator[None]:
 
 
 def _write_state(state_dir: Path, state: dict[str, Any]) -> None:
-    path = state_dir / STATE_FILE
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_json_atomically(state_dir / STATE_FILE, state)

@@ -33,7 +33,7 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO
@@ -318,17 +318,11 @@ class S3Store:
                 for obj in page.get("Contents", []):
                     yield obj["Key"], obj["LastModified"].timestamp()
 
-    @contextlib.contextmanager
-    def _errors(self, action: str, *, missing: str | None = None) -> Iterator[None]:
+    def _errors(
+        self, action: str, *, missing: str | None = None
+    ) -> contextlib.AbstractContextManager[None]:
         """Translate botocore's errors raised inside the block (see ``s3_error``)."""
-        try:
-            yield
-        except S3UploadFailedError as exc:
-            cause = exc.__cause__ or exc.__context__
-            original = cause if isinstance(cause, ClientError | BotoCoreError) else exc
-            raise s3_error(original, action, self.bucket, self.endpoint, missing) from exc
-        except (ClientError, BotoCoreError) as exc:
-            raise s3_error(exc, action, self.bucket, self.endpoint, missing) from exc
+        return s3_errors(lambda exc: s3_error(exc, action, self.bucket, self.endpoint, missing))
 
     def _spool_error(self, action: str, exc: OSError) -> StorageError:
         return StorageError(
@@ -396,6 +390,19 @@ class S3BlobWriter(AbortOnExit):
         if self._file is None or self._path is None:
             raise ValueError("blob writer is closed")
         return self._file, self._path
+
+
+@contextlib.contextmanager
+def s3_errors(translate: Callable[[Exception], TainError]) -> Iterator[None]:
+    """Raise ``translate(error)`` for a botocore error inside the block; a failed managed
+    upload is translated by the botocore error that caused it."""
+    try:
+        yield
+    except S3UploadFailedError as exc:
+        cause = exc.__cause__ or exc.__context__
+        raise translate(cause if isinstance(cause, ClientError | BotoCoreError) else exc) from exc
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc) from exc
 
 
 def s3_error(
