@@ -1,0 +1,1 @@
+"""Mirror sites: following an upstream site's revisions, site health, and the redirector."""

@@ -1,0 +1,1 @@
+"""Monitoring: statistics, Prometheus metrics and alert rules with their deliveries."""
