@@ -49,6 +49,7 @@ class EmailChannel:
     username: str | None = None
     password: str | None = None
     name: str = ""
+    ca_file: str | None = None  # trust this CA (PEM) for the server's certificate
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,7 @@ class _Parser:
             username=self.get(t, "username", str, "") or None,
             password=self.get(t, "password", str, "") or None,
             name=self.get(t, "name", str, "") or f"email {', '.join(to)}",
+            ca_file=self.get(t, "ca_file", str, "") or None,
         )
 
 

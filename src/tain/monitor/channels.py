@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
 from typing import Any
 
@@ -23,6 +24,7 @@ from tain.core.monitoring import AlertsConfig, EmailChannel, WebhookChannel
 
 log = logging.getLogger("tain.alerts")
 
+_MAIL_POLICY = policy.SMTP.clone(max_line_length=998)
 EVENTS = ("firing", "repeat", "resolved", "test")
 _ICONS = {"firing": ":rotating_light:", "repeat": ":rotating_light:",
           "resolved": ":white_check_mark:", "test": ":information_source:"}
@@ -90,18 +92,18 @@ class Email(Channel):
 
     def deliver(self, note: Notification) -> None:
         c = self.config
-        msg = EmailMessage()
+        msg = EmailMessage(policy=_MAIL_POLICY)  # long subjects stay on one line
         msg["Subject"], msg["From"], msg["To"] = note.title, c.sender, ", ".join(c.to)
         msg.set_content(note.text())
+        context = ssl.create_default_context(cafile=c.ca_file)
         smtp: smtplib.SMTP
         if c.security == "ssl":
-            smtp = smtplib.SMTP_SSL(c.host, c.port, timeout=self.timeout,
-                                    context=ssl.create_default_context())
+            smtp = smtplib.SMTP_SSL(c.host, c.port, timeout=self.timeout, context=context)
         else:
             smtp = smtplib.SMTP(c.host, c.port, timeout=self.timeout)
         with smtp:
             if c.security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=context)
             if c.username:
                 smtp.login(c.username, c.password or "")
             smtp.send_message(msg)
