@@ -301,6 +301,30 @@ fraction = 1.0
 keep = 7
 blobs = true
 
+# Prometheus metrics at /metrics (docs/monitoring.md): without a token from loopback only.
+[metrics]
+enabled = true
+# token = "a-long-random-secret"
+anonymous = "loopback"
+
+# Downloads and pushes per day, kept in the catalog (tain stats).
+[stats]
+flush_every = "5s"
+popular_paths = 1000
+
+# Alert rules have sensible defaults; add channels to be told (tain alerts test).
+[alerts]
+check_every = "30s"
+repeat_every = "4h"
+# [alerts.agent_silent]
+# after = "10m"
+# [[alerts.webhook]]
+# url = "https://hooks.slack.com/services/..."
+# format = "slack"
+# [[alerts.email]]
+# host = "smtp.example.org"
+# to = ["ops@example.org"]
+
 [limits]
 max_chunk_bytes = 4194304
 max_upload_request_bytes = 67108864
