@@ -301,24 +301,18 @@ fraction = 1.0
 keep = 7
 blobs = true
 
-# Prometheus metrics at /metrics (docs/monitoring.md): without a token from loopback only.
-[metrics]
-enabled = true
+# Metrics, statistics and alerts are on with these defaults (docs/monitoring.md).
+# [metrics]                     # Prometheus at /metrics: without a token from loopback only
 # token = "a-long-random-secret"
-anonymous = "loopback"
-
-# Downloads and pushes per day, kept in the catalog (tain stats).
-[stats]
-flush_every = "5s"
-popular_paths = 1000
-
-# Alert rules have sensible defaults; add channels to be told (tain alerts test).
-[alerts]
-check_every = "30s"
-repeat_every = "4h"
+# anonymous = "loopback"        # or "all", "none"
+# [stats]                       # downloads and pushes per day, in the catalog (tain stats)
+# flush_every = "5s"
+# [alerts]
+# check_every = "30s"
+# repeat_every = "4h"
 # [alerts.agent_silent]
 # after = "10m"
-# [[alerts.webhook]]
+# [[alerts.webhook]]            # tain alerts test tries every channel
 # url = "https://hooks.slack.com/services/..."
 # format = "slack"
 # [[alerts.email]]
