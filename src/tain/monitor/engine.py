@@ -8,6 +8,7 @@ failure stops the engine.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,9 +36,14 @@ class AlertEngine:
         self.catalog, self.config, self.dispatcher = catalog, config, dispatcher
         self.gather, self.site_name, self.clock = gather, site_name, clock
         self._pruned_at = 0.0
+        self._lock = threading.Lock()  # the background loop and POST /alerts/check
 
     def check(self) -> CheckResult:
         """One round: returns what it did (for tests and logs)."""
+        with self._lock:
+            return self._check()
+
+    def _check(self) -> CheckResult:
         now = self.clock()
         holding = evaluate(self.gather(now), self.config.rules)
         current = [r.as_open() for r in self.catalog.list_alerts(open_only=True,
