@@ -124,3 +124,9 @@ def test_access_to_metrics_and_stats(running_site: RunningSite) -> None:
         assert c.get("/api/v1/alerts").status_code == 403
     with running_site.client("tain_bogus") as c:
         assert c.get("/metrics").status_code == 401
+    refused = CliRunner().invoke(app, ["alerts", "--site", running_site.url, "--token", bob])
+    assert refused.exit_code == 3 and refused.stderr.startswith("error: bob is not a site admin")
+    assert "Traceback" not in refused.output
+    empty = CliRunner().invoke(app, ["alerts", "--site", running_site.url,
+                                     "--token", running_site.token])
+    assert empty.exit_code == 0 and "(none)" in empty.stderr
