@@ -549,6 +549,22 @@ class SiteClient:
         """Repositories, store usage per data dir, last scrub and backup, schedules."""
         return dict(self._get(f"{API}/status"))
 
+    # -- statistics and alerts -------------------------------------------------------------
+
+    def stats(self, kind: str, **params: Any) -> dict[str, Any]:
+        """``kind``: downloads, popular or pushes; params: days, repo, site, since, until,
+        limit (popular)."""
+        return dict(self._get(f"{API}/stats/{quote(kind, safe='')}", **params))
+
+    def alerts(self, *, limit: int = 100) -> dict[str, Any]:
+        return dict(self._get(f"{API}/alerts", limit=limit))
+
+    def check_alerts(self) -> dict[str, Any]:
+        return dict(self._json("POST", f"{API}/alerts/check"))
+
+    def test_alerts(self) -> dict[str, Any]:
+        return dict(self._json("POST", f"{API}/alerts/test"))
+
 
 class _ReleasedBody:
     """A request body that can be sent again (retries) until ``release``: httpx keeps

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tain.core.monitoring import MonitoringConfig, parse_monitoring
 from tain.errors import UsageError
 
 CONFIG_NAME = "tain.toml"
@@ -80,6 +81,7 @@ class SiteConfig:
     publish: bool = True
     scrub: ScrubConfig = field(default_factory=ScrubConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
 
 def sqlite_url(path: Path) -> str:
@@ -153,6 +155,9 @@ def parse(raw: Mapping[str, Any], site_dir: Path, env: Mapping[str, str]) -> Sit
         publish=_get(server, "publish", bool, True),
         scrub=_scrub(_table(raw, "scrub")),
         backup=_backup(_table(raw, "backup")),
+        monitoring=parse_monitoring(raw, _get, parse_duration, parse_size,
+                                    _get(server, "listen", str, "127.0.0.1:8080"),
+                                    _get(server, "public_url", str, "") or None),
     )
 
 
@@ -295,6 +300,24 @@ fraction = 1.0
 # dest = "/var/backups/tain"
 keep = 7
 blobs = true
+
+# Metrics, statistics and alerts are on with these defaults (docs/monitoring.md).
+# [metrics]                     # Prometheus at /metrics: without a token from loopback only
+# token = "a-long-random-secret"
+# anonymous = "loopback"        # or "all", "none"
+# [stats]                       # downloads and pushes per day, in the catalog (tain stats)
+# flush_every = "5s"
+# [alerts]
+# check_every = "30s"
+# repeat_every = "4h"
+# [alerts.agent_silent]
+# after = "10m"
+# [[alerts.webhook]]            # tain alerts test tries every channel
+# url = "https://hooks.slack.com/services/..."
+# format = "slack"
+# [[alerts.email]]
+# host = "smtp.example.org"
+# to = ["ops@example.org"]
 
 [limits]
 max_chunk_bytes = 4194304

@@ -39,6 +39,14 @@ Agents
     audited. ``list_agents`` returns every row (of one repository), ordered by repo,
     host and directory. ``forget_agent`` deletes one (audited); an unknown id raises
     ``NotFound``.
+
+Statistics and alerts
+    ``add_usage`` adds per-day deltas (downloads, popular paths, pushes) in one
+    transaction, creating rows at zero and incrementing them in place, so concurrent
+    writers never lose counts; popular paths keep at most ``popular_cap`` rows per
+    (day, site, repo). Queries take inclusive UTC day bounds (``YYYY-MM-DD``).
+    ``list_alerts`` returns open alerts first; ``update_alert``/``resolve_alert`` of
+    an alert that is not open raise ``NotFound``.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from tain.catalog.agents import AgentRecord, AgentReport
+from tain.catalog.alertlog import AlertRecord
 from tain.catalog.models import (
     ChunkLocation,
     CommitResult,
@@ -59,6 +68,8 @@ from tain.catalog.models import (
     User,
     Version,
 )
+from tain.catalog.stats import DownloadCount, PathCount, PushCount
+from tain.core.alerts import Alert
 from tain.core.audit import AuditRecord
 from tain.core.chunking import ChunkRef
 from tain.core.manifest import Change, Entry
@@ -133,5 +144,23 @@ class Catalog(Protocol):
                          address: str) -> AgentRecord: ...
     def list_agents(self, *, repo: str | None = None) -> list[AgentRecord]: ...
     def forget_agent(self, agent_id: str, *, actor: str) -> None: ...
+
+    # statistics
+    def add_usage(self, downloads: Sequence[DownloadCount], popular: Sequence[PathCount],
+                  pushes: Sequence[PushCount], *, popular_cap: int = 1000) -> None: ...
+    def download_stats(self, *, since: str, until: str | None = None, repo: str | None = None,
+                       site: str | None = None) -> list[DownloadCount]: ...
+    def popular_paths(self, *, since: str, until: str | None = None, repo: str | None = None,
+                      site: str | None = None, limit: int = 20) -> list[PathCount]: ...
+    def push_stats(self, *, since: str, until: str | None = None, repo: str | None = None,
+                   site: str | None = None) -> list[PushCount]: ...
+    def prune_stats(self, *, before: str) -> int: ...
+
+    # alerts
+    def list_alerts(self, *, open_only: bool = False, limit: int = 100) -> list[AlertRecord]: ...
+    def open_alert(self, alert: Alert, *, sent: bool) -> AlertRecord: ...
+    def update_alert(self, alert_id: int, alert: Alert, *, sent: bool) -> None: ...
+    def resolve_alert(self, alert_id: int) -> None: ...
+    def prune_alerts(self, *, resolved_before: float) -> int: ...
 
     def close(self) -> None: ...

@@ -174,3 +174,70 @@ agents = Table(
     Column("first_seen", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
 )
+
+# --- STATS AND ALERTS ---
+# Usage counted in memory and added to per-day rows every few seconds (never a row per
+# request). ``day`` is the UTC date (YYYY-MM-DD); ``site`` the name of the site (or
+# node) that counted, so sites sharing a catalog, or rows gathered from several
+# sites, stay apart.
+stats_downloads = Table(
+    "stats_downloads", metadata,
+    Column("day", String(10), primary_key=True),
+    Column("site", String(255), primary_key=True),
+    Column("repo", String(64), primary_key=True),
+    Column("downloads", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+)
+
+# The most downloaded paths of a repository per day; at most ``[stats] popular_paths``
+# rows per (day, site, repo), the least counted giving way (space-saving counting).
+stats_popular = Table(
+    "stats_popular", metadata,
+    Column("day", String(10), primary_key=True),
+    Column("site", String(255), primary_key=True),
+    Column("repo", String(64), primary_key=True),
+    Column("path", PathText, primary_key=True),
+    Column("downloads", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+)
+
+stats_pushes = Table(
+    "stats_pushes", metadata,
+    Column("day", String(10), primary_key=True),
+    Column("site", String(255), primary_key=True),
+    Column("repo", String(64), primary_key=True),
+    Column("commits", BigInteger, nullable=False),
+    Column("bytes_received", BigInteger, nullable=False),
+    Column("files_changed", BigInteger, nullable=False),
+    Column("latency_sum", Float, nullable=False),
+    Column("latency_max", Float, nullable=False),
+)
+
+# Commit latency per day as histogram buckets (``bucket``: index into
+# tain.core.histogram.LATENCY_BUCKETS, the last one is +Inf).
+stats_push_latency = Table(
+    "stats_push_latency", metadata,
+    Column("day", String(10), primary_key=True),
+    Column("site", String(255), primary_key=True),
+    Column("repo", String(64), primary_key=True),
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
+    Column("count", BigInteger, nullable=False),
+)
+
+# Alerts: open ones (``resolved_at`` NULL, one per key) and recently resolved ones.
+alerts = Table(
+    "alerts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(512), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("subject", String(440), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    Column("opened_at", Float, nullable=False),
+    Column("last_sent_at", Float, nullable=True),
+    Column("sends", Integer, nullable=False),
+    Column("resolved_at", Float, nullable=True),
+    Index(None, "key", "resolved_at"),
+    Index(None, "resolved_at"),
+)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from tain.catalog.access import AccessCatalog
 from tain.catalog.agents import AgentCatalog
+from tain.catalog.alertlog import AlertCatalog
 from tain.catalog.auditlog import AuditLog
 from tain.catalog.base import Catalog
 from tain.catalog.blobs import BlobCatalog
@@ -14,11 +15,13 @@ from tain.catalog.commits import CommitCatalog
 from tain.catalog.db import Database, create_engine
 from tain.catalog.migrate import upgrade
 from tain.catalog.repos import RepoCatalog
+from tain.catalog.stats import StatsCatalog
 from tain.catalog.tree import TreeCatalog
 
 
 class SqlCatalog(
-    RepoCatalog, TreeCatalog, CommitCatalog, BlobCatalog, AccessCatalog, AuditLog, AgentCatalog
+    RepoCatalog, TreeCatalog, CommitCatalog, BlobCatalog, AccessCatalog, AuditLog, AgentCatalog,
+    StatsCatalog, AlertCatalog,
 ):
     """Every catalog operation; each mutation writes its audit entry in its own
     transaction. Build one with ``open_catalog``."""

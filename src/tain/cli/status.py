@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from tain.cli import alerts
 from tain.cli.common import DEFAULT_SITE, JsonOpt, SiteOpt, TokenOpt, connect
 from tain.cli.output import Col, emit_json, emit_table, human_size, say, timestamp
 
@@ -29,11 +30,13 @@ def register(app: typer.Typer) -> None:
 
 
 def status(site: SiteOpt = DEFAULT_SITE, token: TokenOpt = None, as_json: JsonOpt = False) -> None:
-    """Repositories, blob store and disks, last scrub and backup, schedules."""
+    """Repositories, blob store and disks, last scrub and backup, schedules, open alerts
+    (exit 1 while any alert is open)."""
     with connect(site, token) as client:
         body = client.status()
     if as_json:
         emit_json(body)
+        alerts.report_open(body, as_json=True)
         return
     say(f"site {site}: tain {body.get('version')}, {body.get('catalog')} catalog")
     repos = body.get("repos") or []
@@ -47,6 +50,7 @@ def status(site: SiteOpt = DEFAULT_SITE, token: TokenOpt = None, as_json: JsonOp
     say(f"gc grace:    {duration(body.get('gc_grace_seconds'))}")
     for name, line in schedule_lines(body.get("schedules") or {}):
         say(f"{name + ':':<12} {line}")
+    alerts.report_open(body, as_json=False)  # last: exits 1 while an alert is open
 
 
 def show_store(store: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 import tain
 from tain.server.errors import install_error_handlers
+from tain.server.monitoring import install_monitoring
 from tain.server.routes import admin, agents, files, push, repos, status
 from tain.service.scheduler import site_scheduler
 from tain.service.site import Site, recover
@@ -27,10 +28,12 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
         await run_in_threadpool(recover, site)
         scheduler = site_scheduler(site)  # [scrub] every, [backup] every
         scheduler.start()
+        monitoring.start(jobs=lambda: scheduler.results)  # usage flushes, alert checks
         try:
             yield
         finally:
             await run_in_threadpool(scheduler.stop)
+            await run_in_threadpool(monitoring.stop)
 
     app = FastAPI(
         title="tain site", version=tain.__version__, lifespan=lifespan,
@@ -38,6 +41,7 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
     )
     app.state.site = site
     install_error_handlers(app)
+    monitoring = install_monitoring(app, site)  # /metrics, /api/v1/stats, /api/v1/alerts
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 
 from tain.catalog.models import CommitResult
@@ -37,7 +38,9 @@ def commit(
     commit_id: str | None = None,
     base_rev: int | None = None,
 ) -> CommitResult:
-    """Rebuild the blobs the site lacks, then commit one revision and publish it."""
+    """Rebuild the blobs the site lacks, then commit one revision and publish it.
+    A new revision's latency (this whole call) and size are counted in ``site.usage``."""
+    started = time.perf_counter()
     if len(changes) > site.config.limits.max_commit_changes:
         raise PayloadTooLarge(
             f"{len(changes)} changes in one commit; the limit is "
@@ -53,6 +56,9 @@ def commit(
     )
     if result.created:
         site.publish(repo)
+        r = result.revision
+        site.usage.committed(repo, r.added + r.modified + r.deleted,
+                             time.perf_counter() - started)
     return result
 
 

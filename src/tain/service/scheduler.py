@@ -31,6 +31,15 @@ def _never() -> float | None:
 
 
 @dataclass(frozen=True)
+class JobResult:
+    """How a job's latest run ended (``error`` None: it succeeded)."""
+
+    name: str
+    at: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class Job:
     name: str
     every: float  # seconds between runs
@@ -53,6 +62,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         started = clock()
         self._last: dict[str, float] = {}
+        self.results: dict[str, JobResult] = {}  # the latest run of each job, for alerts
         for job in self.jobs:
             try:
                 known = job.last_run()
@@ -74,13 +84,16 @@ class Scheduler:
             if self._clock() < self._last[job.name] + job.every:
                 continue
             log.info("scheduled %s starting", job.name)
+            error = None
             try:
                 job.run(self._stop)
             except Conflict as exc:
                 log.info("scheduled %s skipped: %s", job.name, exc)
-            except Exception:
+            except Exception as exc:
                 log.exception("scheduled %s failed", job.name)
+                error = str(exc) or type(exc).__name__
             self._last[job.name] = self._clock()
+            self.results[job.name] = JobResult(job.name, self._last[job.name], error)
             ran.append(job.name)
         return ran
 

@@ -16,6 +16,7 @@ from tain.core.signing import load_private_key, public_key_text, sign_revision
 from tain.errors import StorageError, UsageError
 from tain.service.publish import Publisher
 from tain.service.reads import ReadCache
+from tain.service.usage import Usage
 from tain.store.base import BlobStore
 from tain.store.factory import open_store
 from tain.store.local import LocalStore
@@ -32,9 +33,12 @@ class Site:
     publisher: Publisher
     clock: Callable[[], float] = time.time
     reads: ReadCache = field(init=False)
+    usage: Usage = field(init=False)  # downloads and pushes counted in memory
 
     def __post_init__(self) -> None:
         self.reads = ReadCache(self.catalog, self.clock)
+        stats = self.config.monitoring.stats
+        self.usage = Usage(stats.site_name, popular_cap=stats.popular_paths, clock=self.clock)
 
     @property
     def public_key(self) -> str:

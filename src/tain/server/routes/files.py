@@ -21,6 +21,7 @@ from tain.errors import InvalidRequest, NotFound
 from tain.server.deps import get_principal, get_site
 from tain.server.download import PATHSEND, file_response, guess_content_type
 from tain.server.listing import render_index_html, render_index_json, render_sha256sums
+from tain.server.observe import FILE_MARK
 from tain.server.routes.common import clean_path, repo_for
 from tain.service import pushes
 from tain.service.ingest import store_upload
@@ -63,6 +64,7 @@ def _rev_param(request: Request) -> int | None:
 def _file(site: Site, request: Request, entry: Entry) -> Response:
     sha = entry.sha256 or ""
     filename = name_of(entry.path)
+    request.scope[FILE_MARK] = (entry.path, entry.size)  # counted by ObserveMiddleware
     s3 = _presigning_store(site, request)
     if s3 is not None:
         url = s3.presigned_url(

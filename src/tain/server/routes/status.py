@@ -42,6 +42,7 @@ def site_status(site: SiteDep, who: PrincipalDep) -> dict[str, Any]:
         "last_backup": _last_event(site, "backup", BACKUP_FIELDS),
         "gc_grace_seconds": site.config.gc_grace_seconds,
         "schedules": _schedules(site),
+        "alerts": [a.to_json() for a in site.catalog.list_alerts(open_only=True)],
     }
 
 
