@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 import tain
 from tain.server.errors import install_error_handlers
-from tain.server.routes import admin, agents, files, push, repos, status
+from tain.server.routes import admin, agents, files, push, repos, sites, status
 from tain.service.scheduler import site_scheduler
 from tain.service.site import Site, recover
 
@@ -27,10 +27,14 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
         await run_in_threadpool(recover, site)
         scheduler = site_scheduler(site)  # [scrub] every, [backup] every
         scheduler.start()
+        if health:
+            health.start()  # [[sites]]: health checks of the other sites
         try:
             yield
         finally:
             await run_in_threadpool(scheduler.stop)
+            if health:
+                await run_in_threadpool(health.stop)
 
     app = FastAPI(
         title="tain site", version=tain.__version__, lifespan=lifespan,
@@ -48,5 +52,6 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
     app.include_router(push.router)
     app.include_router(agents.router)
     app.include_router(status.router)
+    health = sites.install(app, site)  # /api/v1/sites; /dl/ with [redirector] enabled
     app.include_router(files.router)  # last: it matches every /{repo}/{path}
     return app
