@@ -30,8 +30,9 @@ def install(app: FastAPI, site: Site) -> HealthLoop | None:
     app.include_router(router)
     if network is not None and network.config.enabled:
         app.include_router(redirect.router)
-    app.state.health = health_loop(site)
-    return app.state.health  # type: ignore[no-any-return]
+    loop = health_loop(site)
+    app.state.health = loop
+    return loop
 
 
 def network_of(request: Request) -> Redirector | None:
