@@ -549,6 +549,10 @@ class SiteClient:
         """Repositories, store usage per data dir, last scrub and backup, schedules."""
         return dict(self._get(f"{API}/status"))
 
+    def sites(self) -> list[dict[str, Any]]:
+        """The sites this site checks, with their health (``GET /api/v1/sites``)."""
+        return _items(self._get(f"{API}/sites"), "sites")
+
 
 class _ReleasedBody:
     """A request body that can be sent again (retries) until ``release``: httpx keeps

@@ -8,6 +8,7 @@ import typer
 
 from tain.cli.common import DEFAULT_SITE, JsonOpt, SiteOpt, TokenOpt, connect
 from tain.cli.output import Col, emit_json, emit_table, human_size, say, timestamp
+from tain.cli.sites import exit_if_attention, show_sites
 
 REPO_COLUMNS = (
     Col("repository", "name"),
@@ -29,11 +30,13 @@ def register(app: typer.Typer) -> None:
 
 
 def status(site: SiteOpt = DEFAULT_SITE, token: TokenOpt = None, as_json: JsonOpt = False) -> None:
-    """Repositories, blob store and disks, last scrub and backup, schedules."""
+    """Repositories, blob store and disks, last scrub and backup, schedules, sites.
+    Exits with 1 when a site needs attention (down, stale, out of rotation)."""
     with connect(site, token) as client:
         body = client.status()
     if as_json:
         emit_json(body)
+        exit_if_attention(body.get("sites") or [])
         return
     say(f"site {site}: tain {body.get('version')}, {body.get('catalog')} catalog")
     repos = body.get("repos") or []
@@ -47,6 +50,8 @@ def status(site: SiteOpt = DEFAULT_SITE, token: TokenOpt = None, as_json: JsonOp
     say(f"gc grace:    {duration(body.get('gc_grace_seconds'))}")
     for name, line in schedule_lines(body.get("schedules") or {}):
         say(f"{name + ':':<12} {line}")
+    show_sites(body.get("sites") or [])
+    exit_if_attention(body.get("sites") or [])
 
 
 def show_store(store: dict[str, Any]) -> None:
