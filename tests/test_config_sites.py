@@ -58,6 +58,7 @@ token = "tain_secret"
 name = "uk1"
 url = "http://uk1.example.org:8080"
 region = "uk"
+repos = ["debian"]
 """
 
 
@@ -77,6 +78,8 @@ def test_full_config(tmp_path: Path) -> None:
         ("uk1", "http://uk1.example.org:8080", "uk", 100.0, False, None),
     ]
     assert red.primary == me
+    assert red.sites[1].repos == ("debian",) and not red.sites[1].carries("alpine")
+    assert red.sites[0].carries("alpine") and me.carries("alpine")
     assert [s.name for s in red.all_sites] == ["eu1", "us1", "uk1"]
     assert red.check_interval_seconds == 15 and red.timeout_seconds == 4.0
     t = red.thresholds

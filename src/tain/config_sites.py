@@ -34,6 +34,10 @@ class SiteSpec:
     primary: bool = False
     token: str | None = None  # read token for its private repositories
     is_self: bool = False
+    repos: tuple[str, ...] = ()  # the repositories it carries; empty: every one
+
+    def carries(self, repo: str) -> bool:
+        return not self.repos or repo in self.repos
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class RedirectorConfig:
     geoip_regions: Mapping[str, str] = field(default_factory=dict)
     trusted_proxies: tuple[Network, ...] = ()
     popular_per_minute: float = 60.0
-    history_days: float = 30.0
+    history_days: float = 7.0
 
     @property
     def active(self) -> bool:
@@ -102,7 +106,7 @@ def parse_redirector(raw: Mapping[str, Any], site_dir: Path, self_url: str) -> R
         geoip_regions=_str_map(_table(table, "geoip_regions"), "geoip_regions"),
         trusted_proxies=parse_networks(_get(table, "trusted_proxies", list, [])),
         popular_per_minute=float(_get(table, "popular_per_minute", (int, float), 60)),
-        history_days=float(_get(table, "history_days", (int, float), 30)),
+        history_days=float(_get(table, "history_days", (int, float), 7)),
     )
 
 
@@ -115,6 +119,7 @@ def _site(entry: Mapping[str, Any]) -> SiteSpec:
         capacity=_capacity(_get(entry, "capacity", (int, float), 100), f"[[sites]] {name}"),
         primary=_get(entry, "primary", bool, False),
         token=_get(entry, "token", str, "") or None,
+        repos=tuple(_get(entry, "repos", list, [])),
     )
 
 

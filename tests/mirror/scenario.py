@@ -1,6 +1,7 @@
 """The network the health and redirector tests share: a primary that is also the
 redirector ("a", eu), an in-sync mirror ("b", us), a mirror one revision behind ("c",
-eu), one serving wrong bytes ("d", us) and one that is down ("e", ap)."""
+eu, carrying only "pub"), one serving wrong bytes and lacking "priv" ("d", us) and
+one that is down ("e", ap)."""
 
 from __future__ import annotations
 
@@ -91,6 +92,7 @@ token = "{b.token}"
 name = "c"
 url = "{c_url}"
 region = "eu"
+repos = ["pub"]
 
 [[sites]]
 name = "d"
@@ -133,8 +135,11 @@ def network(root: Path) -> Iterator[Network]:
         _push(d, "pub", {path: b"not " + data for path, data in {**REV1, **REV2}.items()})
         assert a.site is not None and a.site.config.redirector is not None
         checker = HealthChecker(a.site, a.site.config.redirector, rng=random.Random(5))
-        with httpx.Client(timeout=30) as http:
-            yield Network(a, b, c, d, e_url, clock, checker, http)
+        try:
+            with httpx.Client(timeout=30) as http:
+                yield Network(a, b, c, d, e_url, clock, checker, http)
+        finally:
+            checker.release()
     finally:
         for m in members:
             m.stop()

@@ -17,6 +17,7 @@ def test_checks_take_sites_out_of_rotation_and_back(tmp_path: Path) -> None:
         assert net.rotation() == {"a": True, "b": True, "c": True, "d": False, "e": False}
         assert net.rotation("priv") == {"a": True, "b": True, "c": False, "d": False,
                                         "e": False}
+        assert [r["repo"] for r in sites["c"]["repos"]] == ["pub"]  # c carries only pub
         a, b, c, d, e = (sites[n] for n in "abcde")
         assert a["up"] and a["self"] and a["primary"] and not a["attention"]
         assert b["up"] and b["version"] and not b["attention"] and b["in_rotation"]
@@ -24,9 +25,9 @@ def test_checks_take_sites_out_of_rotation_and_back(tmp_path: Path) -> None:
             ("priv", 1, 0), ("pub", 2, 0)]
         c_pub = next(r for r in c["repos"] if r["repo"] == "pub")
         assert (c_pub["revision"], c_pub["lag_revisions"], c_pub["lag_seconds"]) == (1, 1, 30.0)
-        assert c_pub["reason"] == "ok" and c["attention"]  # fresh enough; priv is missing
-        c_priv = next(r for r in c["repos"] if r["repo"] == "priv")
-        assert c_priv["reason"].startswith("missing")
+        assert c_pub["reason"] == "ok" and not c["attention"]  # fresh enough
+        d_priv = next(r for r in d["repos"] if r["repo"] == "priv")
+        assert d_priv["reason"].startswith("missing") and d["attention"]
         d_pub = next(r for r in d["repos"] if r["repo"] == "pub")
         assert d_pub["reason"].startswith("wrong bytes:") and not d_pub["ok"]
         assert e["up"] is False and e["reason"].startswith("down: cannot reach")

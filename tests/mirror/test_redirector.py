@@ -141,7 +141,7 @@ def test_status_and_sites_commands(net: Network) -> None:
     assert code == 1, out  # d serves wrong bytes, e is down
     body = json.loads(out)
     assert [s["name"] for s in body["sites"]] == ["a", "b", "c", "d", "e"]
-    assert [s["name"] for s in body["sites"] if s["attention"]] == ["c", "d", "e"]
+    assert [s["name"] for s in body["sites"] if s["attention"]] == ["d", "e"]
     assert body["repos"] and body["store"]  # what status showed before is still there
 
     code, out = tain("status", url=net.a.url, token=net.a.token)

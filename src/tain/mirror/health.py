@@ -72,8 +72,14 @@ class HealthChecker:
         self.clock = clock or site.clock
         self.rng = rng or random.Random()
         self.holder = holder or f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
-        self._probes = probes or (lambda spec: open_probe(spec, site, config.timeout_seconds))
+        self._open = probes or (lambda spec: open_probe(spec, site, config.timeout_seconds))
+        self._probes: dict[str, SiteProbe] = {}  # kept between rounds: keep-alive
         self._cursors: dict[str, str] = {}
+
+    def probe(self, spec: SiteSpec) -> SiteProbe:
+        if spec.name not in self._probes:
+            self._probes[spec.name] = self._open(spec)
+        return self._probes[spec.name]
 
     def run_once(self) -> bool:
         """One round of checks; False (and nothing checked) while another process
@@ -85,19 +91,22 @@ class HealthChecker:
         primary_spec = self.config.primary
         if primary_spec is None:
             return False
-        primary = self._probes(primary_spec)
-        try:
-            view = PrimaryView(primary, self._repos(primary), self._cursors)
-            sites = self.config.all_sites
-            with ThreadPoolExecutor(min(MAX_PARALLEL, len(sites))) as pool:
-                results = list(pool.map(lambda s: self._check_site(s, view, now), sites))
-            self._cursors = view.next_cursors()
-        finally:
-            primary.close()
+        primary = self.probe(primary_spec)
+        view = PrimaryView(primary, self._repos(primary), self._cursors)
+        sites = self.config.all_sites
+        for spec in sites:
+            self.probe(spec)  # opened here, used by one thread each below
+        with ThreadPoolExecutor(min(MAX_PARALLEL, len(sites))) as pool:
+            results = list(pool.map(lambda s: self._check_site(s, view, now), sites))
+        self._cursors = view.next_cursors()
         self._record(results, now)
         return True
 
     def release(self) -> None:
+        """Give up the lease (another process may check at once) and close the probes."""
+        for probe in self._probes.values():
+            probe.close()
+        self._probes.clear()
         self.site.catalog.release_lease(LEASE, self.holder)
 
     def _repos(self, primary: SiteProbe) -> list[str]:
@@ -109,23 +118,22 @@ class HealthChecker:
             return sorted({r.repo for r in self.site.catalog.site_health()[1]})
 
     def _check_site(self, spec: SiteSpec, view: PrimaryView, now: float) -> SiteResult:
-        probe = self._probes(spec)
+        probe = self.probe(spec)
+        started = time.perf_counter()
         try:
-            started = time.perf_counter()
-            try:
-                version = probe.version()
-            except TainError as exc:
-                why = f"down: {exc}"
-                check = SiteCheck(spec.name, spec.url, False, why, now)
-                return SiteResult(check, [Finding(r, None, None, False, why) for r in view.heads])
-            latency = (time.perf_counter() - started) * 1000
-            sampled = _Throughput()
-            findings = [self._check_repo(probe, repo, view, now, sampled) for repo in view.heads]
-            check = SiteCheck(spec.name, spec.url, True, "ok", now, version, latency,
-                              sampled.rate())
-            return SiteResult(check, findings)
-        finally:
-            probe.close()
+            version = probe.version()
+        except TainError as exc:
+            why = f"down: {exc}"
+            check = SiteCheck(spec.name, spec.url, False, why, now)
+            return SiteResult(check, [Finding(r, None, None, False, why)
+                                      for r in view.heads if spec.carries(r)])
+        latency = (time.perf_counter() - started) * 1000
+        sampled = _Throughput()
+        findings = [self._check_repo(probe, repo, view, now, sampled)
+                    for repo in view.heads if spec.carries(repo)]
+        check = SiteCheck(spec.name, spec.url, True, "ok", now, version, latency,
+                          sampled.rate())
+        return SiteResult(check, findings)
 
     def _check_repo(self, probe: SiteProbe, repo: str, view: PrimaryView, now: float,
                     sampled: _Throughput) -> Finding:
