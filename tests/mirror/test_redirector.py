@@ -9,6 +9,7 @@ import hashlib
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -167,3 +168,26 @@ def test_one_checker_at_a_time(net: Network) -> None:
     assert not net.checker.run_once()
     other.release()
     net.round()
+
+
+def test_sites_keep_their_state_while_the_primary_cannot_be_read(net: Network) -> None:
+    """Run last: it stops and restarts b. Here b plays the primary, and goes down."""
+    assert net.a.site is not None
+    config = net.a.site.config.redirector
+    assert config is not None and config.self_site is not None
+    moved = replace(config, self_site=replace(config.self_site, primary=False),
+                    sites=tuple(replace(s, primary=s.name == "b") for s in config.sites))
+    checker = HealthChecker(net.a.site, moved, holder=net.checker.holder)
+    before = net.rotation()
+    assert before == {"a": True, "b": True, "c": True, "d": False, "e": False}
+    net.b.stop()
+    try:
+        for _ in range(2):
+            net.clock.advance(30)
+            assert checker.run_once()
+        assert net.rotation() == {**before, "b": False}  # only the site that is down moves
+        a_pub = next(r for r in net.sites()["a"]["repos"] if r["repo"] == "pub")
+        assert a_pub["reason"].startswith("the primary cannot be read")
+    finally:
+        checker.release()
+        net.b.start()

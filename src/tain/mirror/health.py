@@ -126,11 +126,11 @@ class HealthChecker:
             why = f"down: {exc}"
             check = SiteCheck(spec.name, spec.url, False, why, now)
             return SiteResult(check, [Finding(r, None, None, False, why)
-                                      for r in view.heads if spec.carries(r)])
+                                      for r in view.repos if spec.carries(r)])
         latency = (time.perf_counter() - started) * 1000
         sampled = _Throughput()
         findings = [self._check_repo(probe, repo, view, now, sampled)
-                    for repo in view.heads if spec.carries(repo)]
+                    for repo in view.repos if spec.carries(repo)]
         check = SiteCheck(spec.name, spec.url, True, "ok", now, version, latency,
                           sampled.rate())
         return SiteResult(check, findings)

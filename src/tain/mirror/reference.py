@@ -19,6 +19,7 @@ class PrimaryView:
         self._lock = threading.Lock()
         self._times: dict[tuple[str, int], float | None] = {}
         self._pages: dict[tuple[str, int], tuple[list[Entry], str | None] | None] = {}
+        self.repos = repos
         self.heads: dict[str, int] = {}
         self.error: str | None = None
         try:
