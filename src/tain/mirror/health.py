@@ -9,8 +9,7 @@ verdicts move each (site, repository) in or out of rotation with hysteresis
 (``tain.core.health``) and go to the catalog with a lag-history row each.
 
 Several ``tain serve`` processes may share one catalog: a lease row lets one of them
-run the rounds; the others read the results. ``HealthLoop`` runs rounds in a
-background thread every ``check_interval``.
+run the rounds; the others read the results (``tain.mirror.loop`` runs the rounds).
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from __future__ import annotations
 import logging
 import random
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -58,27 +56,23 @@ class SiteResult:
     findings: list[Finding]
 
 
-ProbeFactory = Callable[[SiteSpec], SiteProbe]
-
-
 class HealthChecker:
     def __init__(
         self, site: Site, config: RedirectorConfig, *,
         clock: Callable[[], float] | None = None, rng: random.Random | None = None,
-        holder: str | None = None, probes: ProbeFactory | None = None,
+        holder: str | None = None,
     ) -> None:
         self.site = site
         self.config = config
         self.clock = clock or site.clock
         self.rng = rng or random.Random()
         self.holder = holder or f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
-        self._open = probes or (lambda spec: open_probe(spec, site, config.timeout_seconds))
         self._probes: dict[str, SiteProbe] = {}  # kept between rounds: keep-alive
         self._cursors: dict[str, str] = {}
 
     def probe(self, spec: SiteSpec) -> SiteProbe:
         if spec.name not in self._probes:
-            self._probes[spec.name] = self._open(spec)
+            self._probes[spec.name] = open_probe(spec, self.site, self.config.timeout_seconds)
         return self._probes[spec.name]
 
     def run_once(self) -> bool:
@@ -225,44 +219,3 @@ class _Throughput:
 
     def rate(self) -> float | None:
         return self.bytes / self.seconds if self.bytes and self.seconds > 0 else None
-
-
-class HealthLoop:
-    """Runs ``checker.run_once`` now and then every ``check_interval`` in a thread."""
-
-    def __init__(self, checker: HealthChecker) -> None:
-        self.checker = checker
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="tain-health", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-            try:
-                self.checker.release()
-            except TainError as exc:
-                log.warning("could not release the health lease: %s", exc)
-
-    def _loop(self) -> None:
-        interval = self.checker.config.check_interval_seconds
-        while not self._stop.is_set():
-            try:
-                self.checker.run_once()
-            except Exception:
-                log.exception("a round of health checks failed")
-            self._stop.wait(interval)
-
-
-def health_loop(site: Site) -> HealthLoop | None:
-    """The loop a site's config asks for: None without ``[[sites]]``/``[redirector]``."""
-    config = site.config.redirector
-    if config is None or not config.active:
-        return None
-    return HealthLoop(HealthChecker(site, config))

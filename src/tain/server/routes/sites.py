@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 
 from tain.catalog.models import Role
 from tain.errors import NotFound
-from tain.mirror.health import HealthLoop, health_loop
+from tain.mirror.loop import HealthLoop, health_loop
 from tain.mirror.redirector import Redirector
 from tain.mirror.report import site_reports
 from tain.server.deps import PrincipalDep, SiteDep
