@@ -564,6 +564,9 @@ class SiteClient:
 
     def test_alerts(self) -> dict[str, Any]:
         return dict(self._json("POST", f"{API}/alerts/test"))
+    def sites(self) -> list[dict[str, Any]]:
+        """The sites this site checks, with their health (``GET /api/v1/sites``)."""
+        return _items(self._get(f"{API}/sites"), "sites")
 
 
 class _ReleasedBody:

@@ -11,10 +11,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tain.core.monitoring import MonitoringConfig, parse_monitoring
 from tain.errors import UsageError
+
+if TYPE_CHECKING:
+    from tain.config_sites import RedirectorConfig
 
 CONFIG_NAME = "tain.toml"
 
@@ -82,6 +85,7 @@ class SiteConfig:
     scrub: ScrubConfig = field(default_factory=ScrubConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    redirector: RedirectorConfig | None = None  # [[sites]] and [redirector]; see config_sites
 
 
 def sqlite_url(path: Path) -> str:
@@ -158,7 +162,16 @@ def parse(raw: Mapping[str, Any], site_dir: Path, env: Mapping[str, str]) -> Sit
         monitoring=parse_monitoring(raw, _get, parse_duration, parse_size,
                                     _get(server, "listen", str, "127.0.0.1:8080"),
                                     _get(server, "public_url", str, "") or None),
+        redirector=_redirector(raw, site_dir, _get(server, "public_url", str, "") or None,
+                               _get(server, "listen", str, "127.0.0.1:8080")),
     )
+
+
+def _redirector(raw: Mapping[str, Any], site_dir: Path, public_url: str | None,
+                listen: str) -> RedirectorConfig:
+    from tain.config_sites import parse_redirector  # it builds on this module's helpers
+
+    return parse_redirector(raw, site_dir, public_url or f"http://{listen}")
 
 
 def _s3(table: Mapping[str, Any]) -> S3Config:

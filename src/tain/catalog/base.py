@@ -47,15 +47,24 @@ Statistics and alerts
     (day, site, repo). Queries take inclusive UTC day bounds (``YYYY-MM-DD``).
     ``list_alerts`` returns open alerts first; ``update_alert``/``resolve_alert`` of
     an alert that is not open raise ``NotFound``.
+Site health
+    ``acquire_lease`` takes or renews a named lease for ``ttl`` seconds and returns
+    False while another holder's lease is unexpired (one health checker at a time
+    across processes). ``record_health`` replaces the rows of the given sites and of
+    their (site, repository) pairs in one transaction, appends one lag-history row per
+    repository row, and drops the rows of sites not in ``keep_sites``. ``lag_history``
+    returns the newest ``limit`` samples, oldest first. ``version_at`` is ``lookup``
+    with the revision where that version appeared.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from tain.catalog.agents import AgentRecord, AgentReport
 from tain.catalog.alertlog import AlertRecord
+from tain.catalog.health import LagSample, RepoCheck, SiteCheck
 from tain.catalog.models import (
     ChunkLocation,
     CommitResult,
@@ -162,5 +171,15 @@ class Catalog(Protocol):
     def update_alert(self, alert_id: int, alert: Alert, *, sent: bool) -> None: ...
     def resolve_alert(self, alert_id: int) -> None: ...
     def prune_alerts(self, *, resolved_before: float) -> int: ...
+    # site health
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool: ...
+    def release_lease(self, name: str, holder: str) -> None: ...
+    def record_health(self, sites: Sequence[SiteCheck], repos: Sequence[RepoCheck], *,
+                      keep_sites: Collection[str]) -> None: ...
+    def site_health(self) -> tuple[list[SiteCheck], list[RepoCheck]]: ...
+    def lag_history(self, *, site: str | None = None, repo: str | None = None,
+                    since: float | None = None, limit: int = 1000) -> list[LagSample]: ...
+    def prune_lag_history(self, before: float) -> int: ...
+    def version_at(self, repo: str, path: str, rev: int | None = None) -> Version | None: ...
 
     def close(self) -> None: ...

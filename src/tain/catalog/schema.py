@@ -241,3 +241,58 @@ alerts = Table(
     Index(None, "key", "resolved_at"),
     Index(None, "resolved_at"),
 )
+
+# --- HEALTH ---
+# What the health checks of other sites found (see tain.mirror.health): one row per
+# checked site, one per (site, repository) with its rotation state, and the lag history
+# (one row per site, repository and check) for charts. ``health_lease`` lets one of
+# several ``tain serve`` processes on a shared catalog run the checks at a time.
+site_health = Table(
+    "site_health", metadata,
+    Column("site", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("up", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("version", String(32), nullable=True),
+    Column("latency_ms", Float, nullable=True),
+    Column("throughput", Float, nullable=True),
+    Column("checked_at", Float, nullable=False),
+)
+
+site_repo_health = Table(
+    "site_repo_health", metadata,
+    Column("site", String(64), primary_key=True),
+    Column("repo", String(64), primary_key=True),
+    Column("revision", Integer, nullable=True),
+    Column("lag_revisions", Integer, nullable=True),
+    Column("lag_seconds", Float, nullable=True),
+    Column("ok", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("sample_path", Text, nullable=True),
+    Column("in_rotation", Boolean, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("successes", Integer, nullable=False),
+    Column("checked_at", Float, nullable=False),
+    Column("changed_at", Float, nullable=False),
+)
+
+site_lag_history = Table(
+    "site_lag_history", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("site", String(64), nullable=False),
+    Column("repo", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("revision", Integer, nullable=True),
+    Column("lag_revisions", Integer, nullable=True),
+    Column("lag_seconds", Float, nullable=True),
+    Column("up", Boolean, nullable=False),
+    Index(None, "site", "repo", "at"),
+    Index(None, "at"),
+)
+
+health_lease = Table(
+    "health_lease", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)

@@ -13,6 +13,7 @@ from tain.catalog.base import Catalog
 from tain.catalog.blobs import BlobCatalog
 from tain.catalog.commits import CommitCatalog
 from tain.catalog.db import Database, create_engine
+from tain.catalog.health import HealthCatalog
 from tain.catalog.migrate import upgrade
 from tain.catalog.repos import RepoCatalog
 from tain.catalog.stats import StatsCatalog
@@ -22,6 +23,7 @@ from tain.catalog.tree import TreeCatalog
 class SqlCatalog(
     RepoCatalog, TreeCatalog, CommitCatalog, BlobCatalog, AccessCatalog, AuditLog, AgentCatalog,
     StatsCatalog, AlertCatalog,
+    HealthCatalog,
 ):
     """Every catalog operation; each mutation writes its audit entry in its own
     transaction. Build one with ``open_catalog``."""

@@ -15,7 +15,18 @@ import typer
 from typer.core import TyperGroup
 
 from tain import __version__
-from tain.cli import admin, agent, backup, monitoring, push, scrub, site, status, versions
+from tain.cli import (
+    admin,
+    agent,
+    backup,
+    monitoring,
+    push,
+    scrub,
+    site,
+    sites,
+    status,
+    versions,
+)
 from tain.errors import TainError
 
 DEBUG_KEY = "tain.debug"
@@ -90,6 +101,7 @@ backup.register(app)
 status.register(app)
 agent.register(app)
 monitoring.register(app)
+sites.register(app)
 
 
 def run() -> None:

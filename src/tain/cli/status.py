@@ -9,6 +9,7 @@ import typer
 from tain.cli import alerts
 from tain.cli.common import DEFAULT_SITE, JsonOpt, SiteOpt, TokenOpt, connect
 from tain.cli.output import Col, emit_json, emit_table, human_size, say, timestamp
+from tain.cli.sites import ATTENTION_EXIT, exit_if_attention, needs_attention, show_sites
 
 REPO_COLUMNS = (
     Col("repository", "name"),
@@ -30,12 +31,14 @@ def register(app: typer.Typer) -> None:
 
 
 def status(site: SiteOpt = DEFAULT_SITE, token: TokenOpt = None, as_json: JsonOpt = False) -> None:
-    """Repositories, blob store and disks, last scrub and backup, schedules, open alerts
-    (exit 1 while any alert is open)."""
+    """Repositories, blob store and disks, last scrub and backup, schedules, sites, open
+    alerts. Exits with 1 when something needs attention: an open alert, or a site down,
+    stale or out of rotation."""
     with connect(site, token) as client:
         body = client.status()
     if as_json:
         emit_json(body)
+        exit_if_attention(body.get("sites") or [])
         alerts.report_open(body, as_json=True)
         return
     say(f"site {site}: tain {body.get('version')}, {body.get('catalog')} catalog")
@@ -50,7 +53,11 @@ def status(site: SiteOpt = DEFAULT_SITE, token: TokenOpt = None, as_json: JsonOp
     say(f"gc grace:    {duration(body.get('gc_grace_seconds'))}")
     for name, line in schedule_lines(body.get("schedules") or {}):
         say(f"{name + ':':<12} {line}")
+    show_sites(body.get("sites") or [])
+    attention = needs_attention(body.get("sites") or [])
     alerts.report_open(body, as_json=False)  # last: exits 1 while an alert is open
+    if attention:
+        raise typer.Exit(ATTENTION_EXIT)
 
 
 def show_store(store: dict[str, Any]) -> None:

@@ -11,9 +11,10 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 import tain
+from tain.mirror.facts import site_facts
 from tain.server.errors import install_error_handlers
 from tain.server.monitoring import install_monitoring
-from tain.server.routes import admin, agents, files, push, repos, status
+from tain.server.routes import admin, agents, files, push, repos, sites, status
 from tain.service.scheduler import site_scheduler
 from tain.service.site import Site, recover
 
@@ -29,11 +30,15 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
         scheduler = site_scheduler(site)  # [scrub] every, [backup] every
         scheduler.start()
         monitoring.start(jobs=lambda: scheduler.results)  # usage flushes, alert checks
+        if health:
+            health.start()  # [[sites]]: health checks of the other sites
         try:
             yield
         finally:
             await run_in_threadpool(scheduler.stop)
             await run_in_threadpool(monitoring.stop)
+            if health:
+                await run_in_threadpool(health.stop)
 
     app = FastAPI(
         title="tain site", version=tain.__version__, lifespan=lifespan,
@@ -52,5 +57,8 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
     app.include_router(push.router)
     app.include_router(agents.router)
     app.include_router(status.router)
+    health = sites.install(app, site)  # /api/v1/sites; /dl/ with [redirector] enabled
+    if health:
+        monitoring.providers.add_sites(lambda: site_facts(site))  # site_down, site_stale
     app.include_router(files.router)  # last: it matches every /{repo}/{path}
     return app

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 import tain
 from tain.core.audit import AuditRecord
 from tain.server.deps import PrincipalDep, SiteDep
+from tain.server.routes.sites import network_of, reports
 from tain.service.auth import require_admin
 from tain.service.backup import dest_dir, last_backup_time
 from tain.service.scrub import last_run_time
@@ -30,7 +31,7 @@ BACKUP_FIELDS = ("name", "path", "scheduled", "catalog", "blobs", "blobs_copied"
 
 
 @router.get("/status")
-def site_status(site: SiteDep, who: PrincipalDep) -> dict[str, Any]:
+def site_status(request: Request, site: SiteDep, who: PrincipalDep) -> dict[str, Any]:
     require_admin(who)
     return {
         "version": tain.__version__,
@@ -43,6 +44,7 @@ def site_status(site: SiteDep, who: PrincipalDep) -> dict[str, Any]:
         "gc_grace_seconds": site.config.gc_grace_seconds,
         "schedules": _schedules(site),
         "alerts": [a.to_json() for a in site.catalog.list_alerts(open_only=True)],
+        "sites": reports(site, network_of(request), who),
     }
 
 

@@ -1,0 +1,54 @@
+"""``tain serve``'s background thread of health checks: a round at start, then one
+every ``[redirector] check_interval``; stopping it gives up the lease at once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from tain.errors import TainError
+from tain.mirror.health import HealthChecker
+from tain.service.site import Site
+
+log = logging.getLogger("tain.health")
+
+
+class HealthLoop:
+    """Runs ``checker.run_once`` now and then every ``check_interval`` in a thread."""
+
+    def __init__(self, checker: HealthChecker) -> None:
+        self.checker = checker
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="tain-health", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+            try:
+                self.checker.release()
+            except TainError as exc:
+                log.warning("could not release the health lease: %s", exc)
+
+    def _loop(self) -> None:
+        interval = self.checker.config.check_interval_seconds
+        while not self._stop.is_set():
+            try:
+                self.checker.run_once()
+            except Exception:
+                log.exception("a round of health checks failed")
+            self._stop.wait(interval)
+
+
+def health_loop(site: Site) -> HealthLoop | None:
+    """The loop a site's config asks for: None without ``[[sites]]``/``[redirector]``."""
+    config = site.config.redirector
+    if config is None or not config.active:
+        return None
+    return HealthLoop(HealthChecker(site, config))
