@@ -57,6 +57,17 @@ class BackupConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    """The web console's sign-in: session lifetime, idle timeout, failed sign-ins
+    allowed per user and per address within ``lockout_seconds``."""
+
+    session_seconds: int = 12 * 3600
+    idle_seconds: int = 3600
+    max_failures: int = 5
+    lockout_seconds: int = 300
+
+
+@dataclass(frozen=True)
 class LimitsConfig:
     max_chunk_bytes: int = 4 * 1024 * 1024
     max_upload_request_bytes: int = 64 * 1024 * 1024
@@ -80,6 +91,7 @@ class SiteConfig:
     publish: bool = True
     scrub: ScrubConfig = field(default_factory=ScrubConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
 
 def sqlite_url(path: Path) -> str:
@@ -153,6 +165,7 @@ def parse(raw: Mapping[str, Any], site_dir: Path, env: Mapping[str, str]) -> Sit
         publish=_get(server, "publish", bool, True),
         scrub=_scrub(_table(raw, "scrub")),
         backup=_backup(_table(raw, "backup")),
+        console=_console(_table(raw, "console")),
     )
 
 
@@ -197,6 +210,20 @@ def _backup(table: Mapping[str, Any]) -> BackupConfig:
         keep=keep,
         blobs=_get(table, "blobs", bool, True),
     )
+
+
+def _console(table: Mapping[str, Any]) -> ConsoleConfig:
+    config = ConsoleConfig(
+        session_seconds=parse_duration(_get(table, "session_lifetime", str, "12h")),
+        idle_seconds=parse_duration(_get(table, "idle_timeout", str, "1h")),
+        max_failures=_get(table, "max_failed_logins", int, 5),
+        lockout_seconds=parse_duration(_get(table, "lockout", str, "5m")),
+    )
+    if min(config.session_seconds, config.idle_seconds, config.lockout_seconds) < 1:
+        raise UsageError("[console] session_lifetime, idle_timeout and lockout must be > 0")
+    if config.max_failures < 1:
+        raise UsageError("[console] max_failed_logins must be at least 1")
+    return config
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

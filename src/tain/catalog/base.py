@@ -39,6 +39,13 @@ Agents
     audited. ``list_agents`` returns every row (of one repository), ordered by repo,
     host and directory. ``forget_agent`` deletes one (audited); an unknown id raises
     ``NotFound``.
+
+Console
+    ``set_password`` stores a password hash (audited) and ends that user's sessions.
+    ``find_session`` returns a session only while it is neither past ``expires_at``
+    nor idle for ``idle_timeout`` seconds; ``purge_sessions`` deletes the others.
+    ``commit_activity`` lists revisions since a time with the bytes each added;
+    ``audit_page`` pages the audit log from the newest entry down.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
+from tain.catalog.activity import CommitActivity
 from tain.catalog.agents import AgentRecord, AgentReport
 from tain.catalog.models import (
     ChunkLocation,
@@ -59,6 +67,7 @@ from tain.catalog.models import (
     User,
     Version,
 )
+from tain.catalog.sessions import ConsoleSession
 from tain.core.audit import AuditRecord
 from tain.core.chunking import ChunkRef
 from tain.core.manifest import Change, Entry
@@ -133,5 +142,19 @@ class Catalog(Protocol):
                          address: str) -> AgentRecord: ...
     def list_agents(self, *, repo: str | None = None) -> list[AgentRecord]: ...
     def forget_agent(self, agent_id: str, *, actor: str) -> None: ...
+
+    # console: passwords, sessions, activity
+    def set_password(self, user: str, password_hash: str | None, *, actor: str) -> None: ...
+    def password_of(self, user: str) -> tuple[User, str | None] | None: ...
+    def create_session(self, id_hash: str, user_id: int, *, expires_at: float,
+                       address: str) -> None: ...
+    def find_session(self, id_hash: str, *, idle_timeout: float) -> ConsoleSession | None: ...
+    def touch_session(self, id_hash: str) -> None: ...
+    def delete_session(self, id_hash: str) -> None: ...
+    def purge_sessions(self, *, idle_timeout: float) -> int: ...
+    def commit_activity(self, *, since: float) -> list[CommitActivity]: ...
+    def audit_page(self, *, actor: str | None = None, action: str | None = None,
+                   target: str | None = None, before_seq: int | None = None,
+                   limit: int = 50) -> list[AuditRecord]: ...
 
     def close(self) -> None: ...

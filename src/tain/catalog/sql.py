@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from tain.catalog.access import AccessCatalog
+from tain.catalog.activity import ActivityCatalog
 from tain.catalog.agents import AgentCatalog
 from tain.catalog.auditlog import AuditLog
 from tain.catalog.base import Catalog
@@ -14,11 +15,13 @@ from tain.catalog.commits import CommitCatalog
 from tain.catalog.db import Database, create_engine
 from tain.catalog.migrate import upgrade
 from tain.catalog.repos import RepoCatalog
+from tain.catalog.sessions import SessionCatalog
 from tain.catalog.tree import TreeCatalog
 
 
 class SqlCatalog(
-    RepoCatalog, TreeCatalog, CommitCatalog, BlobCatalog, AccessCatalog, AuditLog, AgentCatalog
+    RepoCatalog, TreeCatalog, CommitCatalog, BlobCatalog, AccessCatalog, AuditLog, AgentCatalog,
+    SessionCatalog, ActivityCatalog,
 ):
     """Every catalog operation; each mutation writes its audit entry in its own
     transaction. Build one with ``open_catalog``."""

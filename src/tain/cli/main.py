@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from tain import __version__
-from tain.cli import admin, agent, backup, push, scrub, site, status, versions
+from tain.cli import admin, agent, backup, passwd, push, scrub, site, status, versions
 from tain.errors import TainError
 
 DEBUG_KEY = "tain.debug"
@@ -84,6 +84,7 @@ def main(
 push.register(app)
 versions.register(app)
 admin.register(app)
+passwd.register(app)
 site.register(app)
 scrub.register(app)
 backup.register(app)
