@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 import tain
+from tain.server import console
 from tain.server.errors import install_error_handlers
 from tain.server.routes import admin, agents, files, push, repos, status
 from tain.service.scheduler import site_scheduler
@@ -48,5 +49,6 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
     app.include_router(push.router)
     app.include_router(agents.router)
     app.include_router(status.router)
+    app.include_router(console.router)
     app.include_router(files.router)  # last: it matches every /{repo}/{path}
     return app
