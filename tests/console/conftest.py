@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +22,8 @@ from tain.service.setup import create_site
 from tain.service.site import Site, open_site
 from tests.conftest import free_port, wait_healthy
 
-ADMIN_PASSWORD = "correct horse battery"  # noqa: S105 (a test password)
-READER_PASSWORD = "reader password 1"  # noqa: S105
+ADMIN_PASSWORD = "correct horse battery"
+READER_PASSWORD = "reader password 1"
 
 
 @dataclass
@@ -40,11 +41,14 @@ class ConsoleSite:
         """A cookie-keeping client, like a browser that does not run scripts."""
         return httpx.Client(base_url=self.url, timeout=30, follow_redirects=False)
 
-    def sign_in(self, user: str = "admin", password: str = ADMIN_PASSWORD) -> httpx.Client:
-        client = self.browser()
-        answer = client.post("/console/login", data={"username": user, "password": password})
-        assert answer.status_code == 303, answer.text
-        return client
+    @contextmanager
+    def sign_in(self, user: str = "admin", password: str = ADMIN_PASSWORD,
+                ) -> Iterator[httpx.Client]:
+        with self.browser() as client:
+            answer = client.post("/console/login",
+                                 data={"username": user, "password": password})
+            assert answer.status_code == 303, answer.text
+            yield client
 
 
 def csrf_of(html: str) -> str:

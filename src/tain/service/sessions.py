@@ -4,7 +4,7 @@ The browser holds a random 256-bit secret in a cookie; the catalog holds its SHA
 (``console_sessions``), so the session can be ended on the server (sign-out, a new
 password, expiry). The CSRF token of a session is derived from its secret, so it needs
 no storage and changes with every sign-in. Failed sign-ins are counted per user name
-and per address in memory (``FailureLimiter``); the failure path always runs one
+and (more leniently) per address in memory (``FailureLimiter``); the failure path always runs one
 argon2 verification, so its timing does not tell whether a user exists.
 """
 
@@ -22,6 +22,7 @@ from tain.service.passwords import check_password
 from tain.service.site import Site
 
 TOUCH_INTERVAL = 60.0
+ADDRESS_FACTOR = 4  # an address (maybe a NAT of many users) may fail this many times more
 
 
 def hash_secret(secret: str) -> str:
@@ -40,7 +41,9 @@ class SessionManager:
     def __init__(self, site: Site) -> None:
         self.site = site
         cfg = site.config.console
-        self.limiter = FailureLimiter(cfg.max_failures, cfg.lockout_seconds, site.clock)
+        self.users = FailureLimiter(cfg.max_failures, cfg.lockout_seconds, site.clock)
+        self.addresses = FailureLimiter(cfg.max_failures * ADDRESS_FACTOR,
+                                        cfg.lockout_seconds, site.clock)
 
     @property
     def idle(self) -> float:
@@ -48,18 +51,19 @@ class SessionManager:
 
     def sign_in(self, name: str, password: str, address: str) -> tuple[str, ConsoleSession]:
         """Check the password and open a session; returns (cookie secret, session)."""
-        keys = (f"user:{name.lower()}", f"address:{address}")
-        wait = self.limiter.retry_after(*keys)
+        user_key = name.lower()
+        wait = max(self.users.retry_after(user_key), self.addresses.retry_after(address))
         if wait > 0:
             raise TooManyAttempts(f"too many failed sign-ins; try again in {math.ceil(wait)} s")
         catalog = self.site.catalog
         found = catalog.password_of(name) if 0 < len(name) <= 64 else None
         matched = check_password(found[1] if found else None, password)
         if found is None or not matched:
-            self.limiter.fail(*keys)
+            self.users.fail(user_key)
+            self.addresses.fail(address)
             raise AuthError("wrong user name or password")
         user = found[0]
-        self.limiter.clear(keys[0])
+        self.users.clear(user_key)
         catalog.purge_sessions(idle_timeout=self.idle)
         secret = secrets.token_urlsafe(32)
         expires = self.site.clock() + self.site.config.console.session_seconds
