@@ -220,7 +220,7 @@ def _console(table: Mapping[str, Any]) -> ConsoleConfig:
         lockout_seconds=parse_duration(_get(table, "lockout", str, "5m")),
     )
     if min(config.session_seconds, config.idle_seconds, config.lockout_seconds) < 1:
-        raise UsageError("[console] session_lifetime, idle_timeout and lockout must be > 0")
+        raise UsageError("[console] session_lifetime, idle_timeout and lockout must be positive")
     if config.max_failures < 1:
         raise UsageError("[console] max_failed_logins must be at least 1")
     return config

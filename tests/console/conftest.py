@@ -83,6 +83,10 @@ def console_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSi
         put_file(api, "docs", "guide/readme.txt", b"first version\n")
         put_file(api, "docs", "guide/readme.txt", b"second version, longer\n")
         put_file(api, "docs", "notes.txt", b"notes\n")
+        beat = {"agent_id": "files-1", "repo": "docs", "host": "files.example.org",
+                "directory": "/srv/docs", "version": "0.1.0", "queue_length": 2,
+                "last_revision": 3, "current_site": url}
+        assert api.post("/api/v1/agents/heartbeat", json=beat).status_code == 200
         assert api.post("/api/v1/users", json={"name": "reader"}).status_code == 201
         assert api.put("/api/v1/grants", json={"user": "reader", "repo": "docs",
                                                "role": "read"}).status_code == 200

@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from tests.console.conftest import ADMIN_PASSWORD, READER_PASSWORD, ConsoleSite, put_file
 
 CHROMIUM = "/usr/bin/chromium"
+DASH = "\u2013"  # the en dash of a revision range, "1\u20132"
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +80,8 @@ def test_sign_in_browse_and_see_history(
     page.get_by_role("link", name="History").click()
     rows = page.locator("tr.version")
     expect(rows).to_have_count(2)
-    expect(rows.nth(0)).to_contain_text("2–now")
-    expect(rows.nth(1)).to_contain_text("1–1")
+    expect(rows.nth(0)).to_contain_text(f"2{DASH}now")
+    expect(rows.nth(1)).to_contain_text(f"1{DASH}1")
     page.screenshot(path=shots / "history.png", full_page=True)
     download = rows.nth(1).get_by_role("link", name="download").get_attribute("href")
     assert httpx.get(f"{console_site.url}{download}",
@@ -107,7 +108,7 @@ def test_roll_back_a_file_from_the_browser(
     page = context.new_page()
     sign_in(page, console_site, "admin", ADMIN_PASSWORD)
     page.goto(f"{console_site.url}/console/repos/docs/history?path=guide/readme.txt")
-    old = page.locator("tr.version", has_text="1–1")
+    old = page.locator("tr.version", has_text=f"1{DASH}1")
     old.get_by_role("link", name="roll back to this").click()
     expect(page.locator("h1")).to_contain_text("Roll back guide/readme.txt in docs")
     page.screenshot(path=shots / "rollback-confirm.png")
@@ -116,7 +117,7 @@ def test_roll_back_a_file_from_the_browser(
     with console_site.api() as api:
         head = api.get("/api/v1/repos/docs").json()["head"]
         assert api.get("/docs/guide/readme.txt").content == b"first version\n"
-    expect(page.locator("tr.version").first).to_contain_text(f"{head}–now")
+    expect(page.locator("tr.version").first).to_contain_text(f"{head}{DASH}now")
 
 
 def test_create_a_user_and_a_token_shown_once(

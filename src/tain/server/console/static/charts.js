@@ -28,7 +28,8 @@
         responsive: true, maintainAspectRatio: false, animation: false,
         scales: {x: {stacked: spec.kind !== "line"},
                  y: {stacked: spec.kind !== "line", beginAtZero: true,
-                     ticks: {callback: function (v) { return format(v); }}}},
+                     ticks: {precision: spec.unit === "bytes" ? undefined : 0,
+                             callback: function (v) { return format(v); }}}},
         plugins: {tooltip: {callbacks: {label: function (c) {
           return c.dataset.label + ": " + format(c.parsed.y);
         }}}}
