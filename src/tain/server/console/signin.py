@@ -61,6 +61,6 @@ def _safe_next(target: str) -> str:
 
 
 def _is_tls(request: Request, tls_cert: object) -> bool:
-    """Secure cookies when this server speaks TLS or a proxy says the client did."""
-    forwarded = request.headers.get("x-forwarded-proto", "").lower() == "https"
-    return tls_cert is not None or request.url.scheme == "https" or forwarded
+    """Secure cookies when this server speaks TLS or a trusted proxy says the client
+    did (uvicorn applies ``X-Forwarded-Proto`` only from ``FORWARDED_ALLOW_IPS``)."""
+    return tls_cert is not None or request.url.scheme == "https"
