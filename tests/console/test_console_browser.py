@@ -72,6 +72,10 @@ def test_sign_in_browse_and_see_history(
     panel = page.locator("#panel-repos")
     expect(panel.locator("tr", has_text="docs")).to_contain_text("3")
     page.screenshot(path=shots / "overview.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing sticks out
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=shots / "overview-phone.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
 
     panel.get_by_role("link", name="docs").click()
     page.get_by_role("link", name="guide/").click()
@@ -151,6 +155,8 @@ def test_create_a_user_and_a_token_shown_once(
         page.goto(f"{console_site.url}/console/{name}")
         if name == "stats":
             expect(page.locator("canvas[data-drawn=true]")).to_have_count(2)
+        if name == "audit":
+            expect(page.locator("#chain-status")).to_contain_text("Chain verified")
         page.screenshot(path=shots / f"{name}.png", full_page=True)
 
 

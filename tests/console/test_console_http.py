@@ -5,9 +5,12 @@ behaviour in Chromium; these are the fast checks of the security rules."""
 from __future__ import annotations
 
 import re
+import sqlite3
 
 import httpx
 
+from tain.service.passwords import hash_password
+from tests.conftest import RunningSite
 from tests.console.conftest import (
     ADMIN_PASSWORD,
     READER_PASSWORD,
@@ -200,7 +203,8 @@ def test_token_is_shown_once_and_works(console_site: ConsoleSite) -> None:
 def test_audit_page_filters_and_verifies_the_chain(console_site: ConsoleSite) -> None:
     with console_site.sign_in() as admin:
         page = admin.get("/console/audit", params={"action": "user.*"})
-        assert "Chain verified" in page.text
+        assert 'hx-get="/console/audit/verify"' in page.text
+        assert "Chain verified: all" in admin.get("/console/audit/verify").text
         actions = set(re.findall(r"<td>(user\.[a-z.]+)</td>", page.text))
         assert actions and all(a.startswith("user.") for a in actions)
         assert "console.login" in admin.get("/console/audit").text
@@ -212,3 +216,16 @@ def test_stats_page_carries_chart_data_from_the_revisions(console_site: ConsoleS
         assert 'id="chart-data-revisions"' in page and 'id="chart-data-bytes"' in page
         assert '"label": "docs"' in page
         assert admin.get("/console/stats", params={"days": 0}).status_code == 400
+
+
+def test_a_broken_audit_chain_is_shown(running_site: RunningSite) -> None:
+    site = running_site.site
+    assert site is not None
+    site.catalog.set_password("admin", hash_password(ADMIN_PASSWORD), actor="test")
+    with sqlite3.connect(running_site.site_dir / "catalog.sqlite3") as db:
+        db.execute("UPDATE audit SET actor = 'someone else' WHERE seq = 1")
+    with running_site.anonymous() as browser:
+        browser.post("/console/login", data={"username": "admin", "password": ADMIN_PASSWORD})
+        verdict = browser.get("/console/audit/verify").text
+    assert "The audit chain is broken" in verdict
+    assert "entry 1: content was changed" in verdict

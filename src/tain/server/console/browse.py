@@ -15,6 +15,7 @@ from tain.server.console.viewer import Viewer, ViewerDep
 
 router = APIRouter(route_class=ConsoleRoute)
 REVISIONS_PER_PAGE = 50
+MAX_ROWS = 2000  # a directory or diff longer than this is cut (the API pages through all)
 
 
 @router.get("/repos")
@@ -39,7 +40,7 @@ def tree(request: Request, name: str, viewer: ViewerDep, path: str = "",
                if entry is None or entry.kind is Kind.DIR else [])
     listing.sort(key=lambda e: (e.kind is not Kind.DIR, e.path))
     return page(request, "tree.html", viewer, repo=repo, path=clean, rev=number, entry=entry,
-                entries=listing, crumbs=_crumbs(clean),
+                entries=listing[:MAX_ROWS], total=len(listing), crumbs=_crumbs(clean),
                 revisions=catalog.list_revisions(name, limit=REVISIONS_PER_PAGE),
                 **_rights(viewer, repo))
 
@@ -78,7 +79,7 @@ def diff(request: Request, name: str, viewer: ViewerDep, old: int | None = None,
     prefix = normalize_path(path, allow_root=True)
     items = viewer.state.site.catalog.diff(name, old_rev, new_rev, prefix)
     return page(request, "diff.html", viewer, repo=repo, old=old_rev, new=new_rev,
-                path=prefix, items=items, **_rights(viewer, repo))
+                path=prefix, items=items[:MAX_ROWS], total=len(items), **_rights(viewer, repo))
 
 
 def _rights(viewer: Viewer, repo: Repo) -> dict[str, bool]:

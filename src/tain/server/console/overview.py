@@ -7,20 +7,24 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 
 import tain
 from tain.errors import NotFound
 from tain.server.console.nav import Panel, add_panel, visible_panels
-from tain.server.console.render import ConsoleRoute, page
+from tain.server.console.render import ConsoleRoute, fragment, page
 from tain.server.console.viewer import Viewer, ViewerDep
 
 router = APIRouter(route_class=ConsoleRoute)
 REFRESH_SECONDS = 5
+SILENT_AFTER = 120.0  # an agent heard from longer ago than this is shown in red
 
 
 @router.get("/")
 def overview(request: Request, viewer: ViewerDep) -> Response:
-    panels = [(p, p.load(viewer)) for p in visible_panels(viewer)]
+    panels = [(p, Markup(fragment(request, f"panels/{p.name}.html", viewer, panel=p,  # noqa: S704
+                                  **p.load(viewer))))
+              for p in visible_panels(viewer)]
     return page(request, "overview.html", viewer, panels=panels, refresh=REFRESH_SECONDS)
 
 
@@ -44,7 +48,7 @@ def repos_panel(viewer: Viewer) -> dict[str, Any]:
 def agents_panel(viewer: Viewer) -> dict[str, Any]:
     readable = {r.name for r in viewer.readable_repos()}
     agents = [a for a in viewer.state.site.catalog.list_agents() if a.report.repo in readable]
-    return {"agents": agents}
+    return {"agents": agents, "silent_after": SILENT_AFTER}
 
 
 def site_panel(viewer: Viewer) -> dict[str, Any]:

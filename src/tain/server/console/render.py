@@ -36,13 +36,18 @@ SECURITY_HEADERS = {
 def page(request: Request, template: str, viewer: Viewer | None, *, status: int = 200,
          **values: Any) -> HTMLResponse:
     """Render ``template`` with the values every page uses (viewer, CSRF token, menu)."""
+    html = fragment(request, template, viewer, **values)
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def fragment(request: Request, template: str, viewer: Viewer | None, **values: Any) -> str:
+    """``template`` rendered to a string (a page, or a part of one)."""
     state = console_state(request)
-    html = state.templates.get_template(template).render(
+    return state.templates.get_template(template).render(
         request=request, viewer=viewer, csrf=viewer.csrf if viewer else "",
         nav=visible_nav(viewer), base=PREFIX, now=state.site.clock(),
         notice=request.query_params.get("notice", ""), **values,
     )
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
 def see_other(url: str) -> RedirectResponse:
