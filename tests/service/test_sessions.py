@@ -31,7 +31,7 @@ def site(tmp_path: Path, clock: FakeClock) -> Iterator[Site]:
     create_site(site_dir, listen="127.0.0.1:1", admin="admin", env={})
     with (site_dir / CONFIG_NAME).open("a") as config:
         config.write('\n[console]\nsession_lifetime = "8h"\nidle_timeout = "30m"\n'
-                     'max_failed_logins = 3\nlockout = "10m"\n')
+                     'max_failed_logins = 2\nlockout = "10m"\n')
     opened = open_site(load(site_dir, {}), clock=clock)
     opened.catalog.set_password("admin", hash_password(PASSWORD), actor="test")
     try:
@@ -69,7 +69,7 @@ def test_sign_out_and_new_password_end_sessions(site: Site) -> None:
 
 def test_failures_lock_out_the_user_then_let_them_in(site: Site, clock: FakeClock) -> None:
     manager = SessionManager(site)
-    for _ in range(3):
+    for _ in range(2):
         with pytest.raises(AuthError, match="wrong user name or password"):
             manager.sign_in("admin", "guess", "10.0.0.9")
     with pytest.raises(TooManyAttempts, match="try again in 600 s"):
@@ -83,7 +83,7 @@ def test_failures_lock_out_the_user_then_let_them_in(site: Site, clock: FakeCloc
 
 def test_an_address_is_locked_after_many_failures_on_many_names(site: Site) -> None:
     manager = SessionManager(site)
-    for n in range(12):  # 3 per name, 4 x 3 per address
+    for n in range(8):  # 2 per name, 4 x 2 per address
         with pytest.raises(AuthError):
             manager.sign_in(f"user{n}", "guess", "10.0.0.66")
     with pytest.raises(TooManyAttempts):
