@@ -155,7 +155,15 @@ def test_private_repositories_are_hidden_from_users_without_a_grant(
     with console_site.api() as api:
         api.post("/api/v1/repos", json={"name": "secret"})
         put_file(api, "secret", "plan.txt", b"top secret\n")
+    with console_site.sign_in() as admin:  # a private repository downloads via the console
+        tree = admin.get("/console/repos/secret").text
+        link = re.search(r'href="(/console/repos/secret/file\?path=plan.txt[^"]*)"', tree)
+        assert link is not None
+        download = admin.get(link.group(1).replace("&amp;", "&"))
+        assert download.content == b"top secret\n"
+        assert download.headers["content-disposition"].startswith("attachment")
     with console_site.sign_in("reader", READER_PASSWORD) as reader:
+        assert reader.get("/console/repos/secret/file?path=plan.txt").status_code == 404
         assert "secret" not in reader.get("/console/repos").text
         assert "secret" not in reader.get("/console/panels/repos").text
         missing = reader.get("/console/repos/secret")

@@ -12,6 +12,7 @@ from tain.server.console import (
     access,
     audit,
     browse,
+    downloads,
     operations,
     overview,
     repo_actions,
@@ -21,5 +22,7 @@ from tain.server.console import (
 )
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-for part in (signin, overview, browse, repo_actions, access, audit, operations, stats, static):
+PARTS = (signin, overview, browse, downloads, repo_actions, access, audit, operations, stats,
+         static)
+for part in PARTS:
     router.include_router(part.router)

@@ -12,7 +12,8 @@ from fastapi.responses import Response
 from tain.catalog.models import Role
 from tain.core.paths import check_user_name
 from tain.errors import UsageError
-from tain.server.console.render import PREFIX, ConsoleRoute, page, see_other
+from tain.server.console.render import ConsoleRoute, page, see_other
+from tain.server.console.urls import PREFIX
 from tain.server.console.viewer import PosterDep, ViewerDep
 from tain.service.auth import new_token
 from tain.service.passwords import hash_password

@@ -16,11 +16,11 @@ from fastapi.routing import APIRoute
 from tain.errors import InvalidRequest, TainError
 from tain.server.console.nav import visible_nav
 from tain.server.console.state import console_state
+from tain.server.console.urls import PREFIX
 from tain.server.console.viewer import SignInRequired, Viewer
 
 log = logging.getLogger("tain.console")
 
-PREFIX = "/console"
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -9,8 +9,9 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from tain.errors import AuthError
-from tain.server.console.render import PREFIX, ConsoleRoute, page, see_other
+from tain.server.console.render import ConsoleRoute, page, see_other
 from tain.server.console.state import console_state
+from tain.server.console.urls import PREFIX
 from tain.server.console.viewer import COOKIE, PosterDep
 
 router = APIRouter(route_class=ConsoleRoute)

@@ -11,6 +11,7 @@ from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from tain.core.units import human_size
+from tain.server.console.urls import download_url
 from tain.server.deps import get_site
 from tain.service.sessions import SessionManager
 from tain.service.site import Site
@@ -43,6 +44,7 @@ def _environment() -> Environment:
     env.filters["size"] = lambda n: human_size(n or 0)
     env.filters["utc"] = _utc
     env.filters["ago"] = _ago
+    env.globals["download_url"] = download_url
     return env
 
 
