@@ -57,6 +57,8 @@ def test_sign_in_sets_a_hardened_cookie_and_sign_out_ends_the_session(
         assert page.status_code == 200 and "admin" in page.text
         assert "default-src 'self'" in page.headers["content-security-policy"]
         client.post("/console/logout", data={"csrf": csrf_of(page.text)})
+        again = client.post("/console/logout")  # no session any more: just to sign-in
+        assert again.status_code == 303 and again.headers["location"] == "/console/login"
         # the row is gone: the old cookie no longer works even if replayed
         with console_site.browser() as replay:
             replay.cookies.set(COOKIE, secret)

@@ -12,7 +12,7 @@ from tain.errors import AuthError
 from tain.server.console.render import ConsoleRoute, page, see_other
 from tain.server.console.state import console_state
 from tain.server.console.urls import PREFIX
-from tain.server.console.viewer import COOKIE, PosterDep
+from tain.server.console.viewer import COOKIE, SignInRequired, get_poster, get_viewer
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -47,8 +47,14 @@ async def login(
 
 
 @router.post("/logout")
-def logout(request: Request, viewer: PosterDep) -> Response:
-    viewer.state.sessions.sign_out(viewer.secret)
+async def logout(request: Request) -> Response:
+    """End the session (CSRF-checked); without a live session there is nothing to end."""
+    try:
+        viewer = await get_poster(request, await run_in_threadpool(get_viewer, request))
+    except SignInRequired:
+        viewer = None
+    if viewer is not None:
+        await run_in_threadpool(viewer.state.sessions.sign_out, viewer.secret)
     response = see_other(f"{PREFIX}/login")
     response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="lax")
     return response
