@@ -411,6 +411,10 @@ class SiteClient:
     def delete_user(self, name: str) -> None:
         self._send("DELETE", f"{API}/users/{quote(name, safe='')}")
 
+    def set_password(self, user: str, password: str | None) -> dict[str, Any]:
+        url = f"{API}/users/{quote(user, safe='')}/password"
+        return dict(self._json("PUT", url, json={"password": password}))
+
     def list_tokens(self, user: str | None = None) -> list[dict[str, Any]]:
         return _items(self._get(f"{API}/tokens", user=user), "tokens")
 

@@ -61,6 +61,17 @@ class BackupConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    """The web console's sign-in: session lifetime, idle timeout, failed sign-ins
+    allowed per user and per address within ``lockout_seconds``."""
+
+    session_seconds: int = 12 * 3600
+    idle_seconds: int = 3600
+    max_failures: int = 5
+    lockout_seconds: int = 300
+
+
+@dataclass(frozen=True)
 class LimitsConfig:
     max_chunk_bytes: int = 4 * 1024 * 1024
     max_upload_request_bytes: int = 64 * 1024 * 1024
@@ -86,6 +97,7 @@ class SiteConfig:
     backup: BackupConfig = field(default_factory=BackupConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     redirector: RedirectorConfig | None = None  # [[sites]] and [redirector]; see config_sites
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
 
 def sqlite_url(path: Path) -> str:
@@ -164,6 +176,7 @@ def parse(raw: Mapping[str, Any], site_dir: Path, env: Mapping[str, str]) -> Sit
                                     _get(server, "public_url", str, "") or None),
         redirector=_redirector(raw, site_dir, _get(server, "public_url", str, "") or None,
                                _get(server, "listen", str, "127.0.0.1:8080")),
+        console=_console(_table(raw, "console")),
     )
 
 
@@ -215,6 +228,20 @@ def _backup(table: Mapping[str, Any]) -> BackupConfig:
         keep=keep,
         blobs=_get(table, "blobs", bool, True),
     )
+
+
+def _console(table: Mapping[str, Any]) -> ConsoleConfig:
+    config = ConsoleConfig(
+        session_seconds=parse_duration(_get(table, "session_lifetime", str, "12h")),
+        idle_seconds=parse_duration(_get(table, "idle_timeout", str, "1h")),
+        max_failures=_get(table, "max_failed_logins", int, 5),
+        lockout_seconds=parse_duration(_get(table, "lockout", str, "5m")),
+    )
+    if min(config.session_seconds, config.idle_seconds, config.lockout_seconds) < 1:
+        raise UsageError("[console] session_lifetime, idle_timeout and lockout must be positive")
+    if config.max_failures < 1:
+        raise UsageError("[console] max_failed_logins must be at least 1")
+    return config
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

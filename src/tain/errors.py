@@ -9,6 +9,7 @@ translate errors once and the code in between only raises::
     │   ├── InvalidPath            exit 2   400   a path that tain will never store
     │   └── InvalidRequest         exit 2   400   a malformed request body or header
     ├── AuthError                  exit 3   401   no or bad credentials
+    │   └── TooManyAttempts        exit 3   429   too many failed sign-ins: wait
     ├── Forbidden                  exit 3   403   authenticated, but lacks the role
     ├── NotFound                   exit 4   404   repository, revision, path, user...
     ├── Conflict                   exit 5   409   already exists / stale base revision
@@ -74,6 +75,11 @@ class AuthError(TainError):
     code = "unauthorized"
 
 
+class TooManyAttempts(AuthError):
+    http_status = 429
+    code = "too_many_attempts"
+
+
 class Forbidden(TainError):
     exit_code = 3
     http_status = 403
@@ -136,8 +142,8 @@ class RemoteError(TainError):
 ERRORS_BY_CODE: dict[str, type[TainError]] = {
     cls.code: cls
     for cls in (
-        TainError, UsageError, InvalidPath, InvalidRequest, AuthError, Forbidden, NotFound,
-        Conflict, RangeNotSatisfiable, PayloadTooLarge, IntegrityError, DigestMismatch,
-        MissingData, StorageError, RemoteError,
+        TainError, UsageError, InvalidPath, InvalidRequest, AuthError, TooManyAttempts,
+        Forbidden, NotFound, Conflict, RangeNotSatisfiable, PayloadTooLarge, IntegrityError,
+        DigestMismatch, MissingData, StorageError, RemoteError,
     )
 }

@@ -47,6 +47,7 @@ Statistics and alerts
     (day, site, repo). Queries take inclusive UTC day bounds (``YYYY-MM-DD``).
     ``list_alerts`` returns open alerts first; ``update_alert``/``resolve_alert`` of
     an alert that is not open raise ``NotFound``.
+
 Site health
     ``acquire_lease`` takes or renews a named lease for ``ttl`` seconds and returns
     False while another holder's lease is unexpired (one health checker at a time
@@ -55,6 +56,13 @@ Site health
     repository row, and drops the rows of sites not in ``keep_sites``. ``lag_history``
     returns the newest ``limit`` samples, oldest first. ``version_at`` is ``lookup``
     with the revision where that version appeared.
+
+Console
+    ``set_password`` stores a password hash (audited) and ends that user's sessions.
+    ``find_session`` returns a session only while it is neither past ``expires_at``
+    nor idle for ``idle_timeout`` seconds; ``purge_sessions`` deletes the others.
+    ``commit_activity`` lists revisions since a time with the bytes each added;
+    ``audit_page`` pages the audit log from the newest entry down.
 """
 
 from __future__ import annotations
@@ -62,6 +70,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
+from tain.catalog.activity import CommitActivity
 from tain.catalog.agents import AgentRecord, AgentReport
 from tain.catalog.alertlog import AlertRecord
 from tain.catalog.health import LagSample, RepoCheck, SiteCheck
@@ -77,6 +86,7 @@ from tain.catalog.models import (
     User,
     Version,
 )
+from tain.catalog.sessions import ConsoleSession
 from tain.catalog.stats import DownloadCount, PathCount, PushCount
 from tain.core.alerts import Alert
 from tain.core.audit import AuditRecord
@@ -181,5 +191,18 @@ class Catalog(Protocol):
                     since: float | None = None, limit: int = 1000) -> list[LagSample]: ...
     def prune_lag_history(self, before: float) -> int: ...
     def version_at(self, repo: str, path: str, rev: int | None = None) -> Version | None: ...
+    # console: passwords, sessions, activity
+    def set_password(self, user: str, password_hash: str | None, *, actor: str) -> None: ...
+    def password_of(self, user: str) -> tuple[User, str | None] | None: ...
+    def create_session(self, id_hash: str, user_id: int, *, expires_at: float,
+                       address: str) -> None: ...
+    def find_session(self, id_hash: str, *, idle_timeout: float) -> ConsoleSession | None: ...
+    def touch_session(self, id_hash: str) -> None: ...
+    def delete_session(self, id_hash: str) -> None: ...
+    def purge_sessions(self, *, idle_timeout: float) -> int: ...
+    def commit_activity(self, *, since: float) -> list[CommitActivity]: ...
+    def audit_page(self, *, actor: str | None = None, action: str | None = None,
+                   target: str | None = None, before_seq: int | None = None,
+                   limit: int = 50) -> list[AuditRecord]: ...
 
     def close(self) -> None: ...

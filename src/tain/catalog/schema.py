@@ -296,3 +296,19 @@ health_lease = Table(
     Column("holder", String(128), nullable=False),
     Column("expires_at", Float, nullable=False),
 )
+
+# --- console ---
+# Web console sign-in sessions: the cookie holds a random secret, the row only its
+# SHA-256, so a leaked catalog cannot be replayed as a session. A session ends at
+# ``expires_at`` or after the configured idle time since ``last_seen``.
+console_sessions = Table(
+    "console_sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("address", String(64), nullable=False),
+    Index(None, "user_id"),
+    Index(None, "expires_at"),
+)

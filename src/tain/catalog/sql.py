@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from tain.catalog.access import AccessCatalog
+from tain.catalog.activity import ActivityCatalog
 from tain.catalog.agents import AgentCatalog
 from tain.catalog.alertlog import AlertCatalog
 from tain.catalog.auditlog import AuditLog
@@ -16,6 +17,7 @@ from tain.catalog.db import Database, create_engine
 from tain.catalog.health import HealthCatalog
 from tain.catalog.migrate import upgrade
 from tain.catalog.repos import RepoCatalog
+from tain.catalog.sessions import SessionCatalog
 from tain.catalog.stats import StatsCatalog
 from tain.catalog.tree import TreeCatalog
 
@@ -24,6 +26,7 @@ class SqlCatalog(
     RepoCatalog, TreeCatalog, CommitCatalog, BlobCatalog, AccessCatalog, AuditLog, AgentCatalog,
     StatsCatalog, AlertCatalog,
     HealthCatalog,
+    SessionCatalog, ActivityCatalog,
 ):
     """Every catalog operation; each mutation writes its audit entry in its own
     transaction. Build one with ``open_catalog``."""

@@ -20,6 +20,7 @@ from tain.cli import (
     agent,
     backup,
     monitoring,
+    passwd,
     push,
     scrub,
     site,
@@ -95,6 +96,7 @@ def main(
 push.register(app)
 versions.register(app)
 admin.register(app)
+passwd.register(app)
 site.register(app)
 scrub.register(app)
 backup.register(app)

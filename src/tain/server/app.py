@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 import tain
 from tain.mirror.facts import site_facts
+from tain.server import console
 from tain.server.errors import install_error_handlers
 from tain.server.monitoring import install_monitoring
 from tain.server.routes import admin, agents, files, push, repos, sites, status
@@ -60,5 +61,6 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
     health = sites.install(app, site)  # /api/v1/sites; /dl/ with [redirector] enabled
     if health:
         monitoring.providers.add_sites(lambda: site_facts(site))  # site_down, site_stale
+    app.include_router(console.router)
     app.include_router(files.router)  # last: it matches every /{repo}/{path}
     return app

@@ -15,6 +15,7 @@ from tain.errors import Forbidden, UsageError
 from tain.server.deps import PrincipalDep, SiteDep
 from tain.service.auth import Principal, new_token, require_admin
 from tain.service.gc import collect_garbage
+from tain.service.passwords import hash_password
 
 router = APIRouter(prefix="/api/v1", tags=["site"])
 
@@ -149,3 +150,17 @@ def audit_verify(site: SiteDep, who: PrincipalDep) -> dict[str, Any]:
 def gc(body: GcBody, site: SiteDep, who: PrincipalDep) -> dict[str, Any]:
     require_admin(who)
     return collect_garbage(site, actor=who.name, dry_run=body.dry_run).to_json()
+
+
+class PasswordBody(BaseModel):
+    password: str | None  # None removes it: no console sign-in
+
+
+@router.put("/users/{name}/password")
+def set_password(name: str, body: PasswordBody, site: SiteDep, who: PrincipalDep) -> dict[str, Any]:
+    """Set (or remove) the console password of ``name``: a site admin for anyone,
+    a user for themselves. Audited; ends the user's console sessions."""
+    _may_manage_tokens_of(who, name)
+    digest = hash_password(body.password) if body.password is not None else None
+    site.catalog.set_password(name, digest, actor=who.name)
+    return {"user": name, "password_set": digest is not None}

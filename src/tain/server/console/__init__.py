@@ -1,0 +1,28 @@
+"""The web console at ``/console/``: server-rendered pages over the site's services.
+
+Modules: ``viewer`` (sessions and CSRF), ``render`` (pages and error pages), ``nav``
+(the menu and overview panel registries), one module per page group, ``static``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tain.server.console import (
+    access,
+    audit,
+    browse,
+    downloads,
+    operations,
+    overview,
+    repo_actions,
+    signin,
+    static,
+    stats,
+)
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+PARTS = (signin, overview, browse, downloads, repo_actions, access, audit, operations, stats,
+         static)
+for part in PARTS:
+    router.include_router(part.router)
