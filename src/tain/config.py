@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tain.core.sourcespec import SourcesConfig, parse_sources_config
 from tain.errors import UsageError
 
 CONFIG_NAME = "tain.toml"
@@ -80,6 +81,7 @@ class SiteConfig:
     publish: bool = True
     scrub: ScrubConfig = field(default_factory=ScrubConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
 
 
 def sqlite_url(path: Path) -> str:
@@ -153,6 +155,7 @@ def parse(raw: Mapping[str, Any], site_dir: Path, env: Mapping[str, str]) -> Sit
         publish=_get(server, "publish", bool, True),
         scrub=_scrub(_table(raw, "scrub")),
         backup=_backup(_table(raw, "backup")),
+        sources=parse_sources_config(_table(raw, "sources")),
     )
 
 

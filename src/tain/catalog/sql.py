@@ -14,11 +14,13 @@ from tain.catalog.commits import CommitCatalog
 from tain.catalog.db import Database, create_engine
 from tain.catalog.migrate import upgrade
 from tain.catalog.repos import RepoCatalog
+from tain.catalog.sources import SourceCatalog
 from tain.catalog.tree import TreeCatalog
 
 
 class SqlCatalog(
-    RepoCatalog, TreeCatalog, CommitCatalog, BlobCatalog, AccessCatalog, AuditLog, AgentCatalog
+    RepoCatalog, TreeCatalog, CommitCatalog, BlobCatalog, AccessCatalog, AuditLog, AgentCatalog,
+    SourceCatalog,
 ):
     """Every catalog operation; each mutation writes its audit entry in its own
     transaction. Build one with ``open_catalog``."""
