@@ -8,6 +8,7 @@ import typer
 
 from tain.cli.common import DEFAULT_SITE, JsonOpt, SiteOpt, TokenOpt, connect
 from tain.cli.output import Col, emit_json, emit_table, human_size, say, timestamp
+from tain.cli.sources_status import show_sources
 
 REPO_COLUMNS = (
     Col("repository", "name"),
@@ -47,6 +48,7 @@ def status(site: SiteOpt = DEFAULT_SITE, token: TokenOpt = None, as_json: JsonOp
     say(f"gc grace:    {duration(body.get('gc_grace_seconds'))}")
     for name, line in schedule_lines(body.get("schedules") or {}):
         say(f"{name + ':':<12} {line}")
+    show_sources(body)
 
 
 def show_store(store: dict[str, Any]) -> None:

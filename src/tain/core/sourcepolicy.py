@@ -63,8 +63,8 @@ def deletion_problem(previous_files: int, new_files: int, deleted: int,
                      limit: MaxDelete) -> str | None:
     """Why a run that would delete ``deleted`` of ``previous_files`` files (leaving
     ``new_files``) must fail, or None when it may go ahead."""
-    if previous_files > 0 and new_files == 0:
-        return f"the upstream lists no files (the last good run had {previous_files})"
+    if new_files == 0:
+        return f"the upstream lists no files (the repository has {previous_files})"
     allowed = limit.allowed(previous_files)
     if allowed is not None and deleted > allowed:
         return (f"the run would delete {deleted} of {previous_files} files, more than "

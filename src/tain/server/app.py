@@ -12,9 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 import tain
 from tain.server.errors import install_error_handlers
-from tain.server.routes import admin, agents, files, push, repos, status
+from tain.server.routes import admin, agents, files, push, repos, sources, status
 from tain.service.scheduler import site_scheduler
 from tain.service.site import Site, recover
+from tain.sources.scheduler import SourceScheduler
 
 
 def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
@@ -27,9 +28,12 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
         await run_in_threadpool(recover, site)
         scheduler = site_scheduler(site)  # [scrub] every, [backup] every
         scheduler.start()
+        app.state.source_scheduler = source_scheduler = SourceScheduler(site)
+        await run_in_threadpool(source_scheduler.start)  # pull sources (docs/sources.md)
         try:
             yield
         finally:
+            await run_in_threadpool(source_scheduler.stop)
             await run_in_threadpool(scheduler.stop)
 
     app = FastAPI(
@@ -48,5 +52,6 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
     app.include_router(push.router)
     app.include_router(agents.router)
     app.include_router(status.router)
+    app.include_router(sources.router)
     app.include_router(files.router)  # last: it matches every /{repo}/{path}
     return app

@@ -19,6 +19,7 @@ from tain.service.auth import require_admin
 from tain.service.backup import dest_dir, last_backup_time
 from tain.service.scrub import last_run_time
 from tain.service.site import Site
+from tain.sources.jobs import sources_status
 from tain.store.local import LocalStore
 
 router = APIRouter(prefix="/api/v1", tags=["site"])
@@ -42,6 +43,7 @@ def site_status(site: SiteDep, who: PrincipalDep) -> dict[str, Any]:
         "last_backup": _last_event(site, "backup", BACKUP_FIELDS),
         "gc_grace_seconds": site.config.gc_grace_seconds,
         "schedules": _schedules(site),
+        "sources": sources_status(site),
     }
 
 
