@@ -48,7 +48,7 @@ class SourceSpec:
         s = self.schedule
         return {
             "name": self.name, "repo": self.repo, "kind": self.kind, "url": self.url,
-            "every": s.every_seconds, "cron": s.cron, "jitter": s.jitter_seconds,
+            "every": s.every_seconds, "cron": s.cron, "jitter": s.jitter_seconds or None,
             "max_delete": None if self.max_delete == MaxDelete() else self.max_delete.describe(),
             "index_patterns": list(self.index_patterns), "timeout": self.timeout_seconds,
             "bwlimit": self.bwlimit, "include": list(self.includes),

@@ -89,17 +89,17 @@ def run_rsync(spec: SourceSpec, dest: Path, *, max_delete: int | None,
     """Run rsync to completion; an exit code not in ``ok_exit_codes`` is an error."""
     args = rsync_command(spec, dest, max_delete)
     log("$ " + " ".join(args))
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=rsync_env(spec, os.environ), preexec_fn=_die_with_parent,
-                            text=True, errors="replace")
-    watcher = threading.Thread(target=_stop_on_cancel, args=(proc, cancel), daemon=True)
-    watcher.start()
     lines: list[str] = []
-    for line in proc.stdout or ():
-        lines.append(line.rstrip("\n"))
-        if len(lines) <= MAX_OUTPUT_LINES:
-            log(line.rstrip("\n"))
-    code = proc.wait()
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          env=rsync_env(spec, os.environ), preexec_fn=_die_with_parent,
+                          text=True, errors="replace") as proc:
+        watcher = threading.Thread(target=_stop_on_cancel, args=(proc, cancel), daemon=True)
+        watcher.start()
+        for line in proc.stdout or ():
+            lines.append(line.rstrip("\n"))
+            if len(lines) <= MAX_OUTPUT_LINES:
+                log(line.rstrip("\n"))
+        code = proc.wait()
     output = "\n".join(lines)
     if cancel.is_set():
         raise RemoteError("the run was cancelled (the site is stopping)")
