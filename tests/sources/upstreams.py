@@ -75,13 +75,16 @@ def nginx(tmp: Path, root: Path) -> Iterator[str]:
     log = tmp / "nginx-error.log"
     temp = tmp / "nginx-tmp"
     temp.mkdir(exist_ok=True)
+    user = "user root;" if os.geteuid() == 0 else ""  # workers read tmp_path (mode 0700)
     conf.write_text(f"""
+{user}
 worker_processes 1;
 pid {tmp / 'nginx.pid'};
 error_log {log};
 events {{ worker_connections 64; }}
 http {{
-  access_log off;
+  log_format plain '$request_method $request_uri $status';
+  access_log {tmp / 'nginx-access.log'} plain;
   client_body_temp_path {temp}; proxy_temp_path {temp}; fastcgi_temp_path {temp};
   uwsgi_temp_path {temp}; scgi_temp_path {temp};
   server {{
