@@ -53,8 +53,11 @@ def sync_config_jobs(site: Site) -> None:
     for name, spec in wanted.items():
         record = known.get(name)
         if record is None:
-            site.catalog.add_source(name, spec.repo, spec.to_json(), from_config=True,
-                                    next_run=first_run(site, spec), actor=CONFIG_ACTOR)
+            try:
+                site.catalog.add_source(name, spec.repo, spec.to_json(), from_config=True,
+                                        next_run=first_run(site, spec), actor=CONFIG_ACTOR)
+            except Conflict:  # another site on this database added it just now
+                log.info("source %s was added by another site meanwhile", name)
         elif not record.from_config:
             log.error("source %s in tain.toml: the name is taken by a job added with "
                       "'tain source add'; the config job is ignored", name)

@@ -47,8 +47,11 @@ class SourceScheduler:
 
     def start(self) -> None:
         """Sync tain.toml's jobs, clear stale "syncing" states, start the thread."""
-        sync_config_jobs(self.site)
-        self.site.catalog.reset_stale_sources()
+        try:
+            sync_config_jobs(self.site)
+            self.site.catalog.reset_stale_sources()
+        except TainError as err:  # the site still serves; the jobs wait for a fix
+            log.error("pull sources: cannot sync the jobs of tain.toml: %s", err)
         self._thread = threading.Thread(target=self._loop, name="tain-sources", daemon=True)
         self._thread.start()
 
