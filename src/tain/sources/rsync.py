@@ -90,9 +90,12 @@ def run_rsync(spec: SourceSpec, dest: Path, *, max_delete: int | None,
     args = rsync_command(spec, dest, max_delete)
     log("$ " + " ".join(args))
     lines: list[str] = []
+    pid_file = dest.parent / "rsync.pid"
+    kill_leftover(pid_file)
     with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           env=rsync_env(spec, os.environ), preexec_fn=_die_with_parent,
-                          text=True, errors="replace") as proc:
+                          start_new_session=True, text=True, errors="replace") as proc:
+        pid_file.write_text(str(proc.pid))
         watcher = threading.Thread(target=_stop_on_cancel, args=(proc, cancel), daemon=True)
         watcher.start()
         for line in proc.stdout or ():
@@ -100,6 +103,7 @@ def run_rsync(spec: SourceSpec, dest: Path, *, max_delete: int | None,
             if len(lines) <= MAX_OUTPUT_LINES:
                 log(line.rstrip("\n"))
         code = proc.wait()
+    kill_leftover(pid_file)
     output = "\n".join(lines)
     if cancel.is_set():
         raise RemoteError("the run was cancelled (the site is stopping)")
@@ -114,8 +118,46 @@ def run_rsync(spec: SourceSpec, dest: Path, *, max_delete: int | None,
 def _stop_on_cancel(proc: subprocess.Popen[str], cancel: threading.Event) -> None:
     while proc.poll() is None:
         if cancel.wait(0.5):
-            proc.terminate()
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGTERM)
             return
+
+
+def kill_leftover(pid_file: Path) -> None:
+    """Kill what is left of an rsync started by a process that died (``kill -9`` of
+    the site): the receiver rsync forks does not get the parent-death signal. The
+    rsync ran in its own process group, named in ``pid_file``; only a group whose
+    members are rsync processes is killed (a reused id is left alone)."""
+    try:
+        group = int(pid_file.read_text())
+    except (OSError, ValueError):
+        return
+    members = [pid for pid in _group_members(group) if _is_rsync(pid)]
+    if members:
+        with contextlib.suppress(OSError):
+            os.killpg(group, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+
+
+def _group_members(group: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == group:
+            found.append(int(name))
+    return found
+
+
+def _is_rsync(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"rsync")
+    except OSError:
+        return False
 
 
 def _die_with_parent() -> None:

@@ -23,6 +23,7 @@ from tain.core.schedule import next_run
 from tain.errors import TainError
 from tain.service.site import Site
 from tain.sources.jobs import spec_of, sync_config_jobs
+from tain.sources.rsync import kill_leftover
 from tain.sources.runner import run_source
 
 log = logging.getLogger("tain.sources")
@@ -47,6 +48,8 @@ class SourceScheduler:
 
     def start(self) -> None:
         """Sync tain.toml's jobs, clear stale "syncing" states, start the thread."""
+        for pid_file in (self.site.config.site_dir / "sources").glob("*/rsync.pid"):
+            kill_leftover(pid_file)  # an rsync of a killed predecessor still writing
         try:
             sync_config_jobs(self.site)
             self.site.catalog.reset_stale_sources()
