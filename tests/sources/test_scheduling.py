@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tain.catalog.sql import open_catalog
 from tain.catalog.sources import RunOutcome
+from tain.catalog.sql import open_catalog
 from tain.config import load
 from tain.service.site import open_site
 from tain.sources.jobs import add_job, sync_config_jobs
@@ -50,7 +50,7 @@ def test_interval_and_cron_jobs_fire_when_due_with_bounded_concurrency(tmp_path:
             assert scheduler.tick() == ["hourly"]  # one at a time; cron's time not come
             settle()
             assert site.catalog.get_source("hourly").next_run == T0 + 3600
-            assert site.catalog.get_source("cron").next_run == T0 + 14400  # T0 is 08:00 UTC: next 12:00
+            assert site.catalog.get_source("cron").next_run == T0 + 14400  # 08:00 -> 12:00 UTC
             assert site.catalog.get_source("manual").next_run is None
             clock.now = T0 + 3599
             assert scheduler.tick() == []
