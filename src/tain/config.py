@@ -299,6 +299,16 @@ fraction = 1.0
 keep = 7
 blobs = true
 
+# Pull sources: jobs that mirror rsync/HTTP upstreams (docs/sources.md).
+# [sources]
+# max_concurrent = 2
+# [[sources.jobs]]
+# name = "debian"
+# repo = "debian"
+# kind = "rsync"
+# url = "rsync://ftp.de.debian.org/debian/"
+# cron = "0 */6 * * *"
+
 [limits]
 max_chunk_bytes = 4194304
 max_upload_request_bytes = 67108864
