@@ -76,8 +76,10 @@ def test_source_commands_end_to_end(tmp_path: Path) -> None:
 
             code, out = tain(url, token, "source", "remove", "cfg")
             assert code == 5 and "tain.toml" in out and len(out.strip().splitlines()) == 1
+            assert (site_dir / "sources" / "web" / "tree" / "a.txt").exists()
             assert tain(url, token, "source", "remove", "web")[0] == 0
             assert tain(url, token, "source", "show", "web")[0] == 4
+            assert not (site_dir / "sources" / "web").exists()
 
 
 def _bad_input(url: str, token: str, base: str) -> None:
@@ -106,6 +108,10 @@ def _bad_input(url: str, token: str, base: str) -> None:
         hook = c.post("/api/v1/sources", json={"name": "h", "repo": "mirror", "kind": "http",
                                                "url": f"{base}/pub/", "on_success": "id"})
         assert hook.status_code == 400 and "tain.toml" in hook.json()["message"]
+        leak = c.post("/api/v1/sources", json={"name": "p", "repo": "mirror", "kind": "rsync",
+                                               "url": "rsync://h/m/",
+                                               "password_env": "TAIN_DATABASE_URL"})
+        assert leak.status_code == 400 and "TAIN_SOURCE_" in leak.json()["message"]
         c.post("/api/v1/users", json={"name": "bob"}).raise_for_status()
         bob = c.post("/api/v1/tokens", json={"user": "bob"}).json()["token"]
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {bob}"}) as c:

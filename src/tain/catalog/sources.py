@@ -193,6 +193,10 @@ class SourceCatalog(SqlBase):
         mark them and their open runs failed, clear the lease. Returns their names."""
         now = self._clock()
         reason = "interrupted: the process running it stopped (its lease expired)"
+        with self._db.read() as conn:  # every scheduler asks often: no write lock if none
+            if conn.execute(sa.select(j.c.name).where(
+                    j.c.state == "syncing", j.c.lease_expires < now)).first() is None:
+                return []
         with self._db.write() as conn:
             names = list(conn.execute(sa.select(j.c.name).where(
                 j.c.state == "syncing", j.c.lease_expires < now)).scalars())

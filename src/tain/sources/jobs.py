@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
 from typing import Any
 
 from tain.catalog.sources import SourceRecord
@@ -12,9 +13,13 @@ from tain.core.schedule import next_run
 from tain.core.sourcespec import SourceSpec, parse_spec
 from tain.errors import Conflict, NotFound, UsageError
 from tain.service.site import Site
+from tain.sources.runner import staging_root
 
 log = logging.getLogger("tain.sources")
 CONFIG_ACTOR = "tain.toml"
+# A job added through the API may read only these variables of tain serve as its rsync
+# password, so an admin token cannot send, say, the database URL to an rsync server.
+API_PASSWORD_PREFIX = "TAIN_SOURCE_"  # noqa: S105 (a variable name prefix)
 
 
 def spec_of(record: SourceRecord) -> SourceSpec:
@@ -32,16 +37,25 @@ def add_job(site: Site, raw: dict[str, Any], *, actor: str) -> SourceRecord:
     if spec.on_success or spec.on_failure:
         raise UsageError("hooks (on_success, on_failure) can only be set in tain.toml",
                          hint="add the job under [[sources.jobs]] in the site's config")
+    if spec.password_env and not spec.password_env.startswith(API_PASSWORD_PREFIX):
+        raise UsageError(f"password_env must name a variable starting with "
+                         f"{API_PASSWORD_PREFIX} (other variables only in tain.toml)")
     site.catalog.get_repo(spec.repo)
     return site.catalog.add_source(spec.name, spec.repo, spec.to_json(), from_config=False,
                                    next_run=first_run(site, spec), actor=actor)
 
 
 def remove_job(site: Site, name: str, *, actor: str) -> None:
-    if site.catalog.get_source(name).from_config:
+    """Remove a job, its runs and its staging area (not while it runs)."""
+    record = site.catalog.get_source(name)
+    if record.from_config:
         raise Conflict(f"source {name!r} is defined in tain.toml",
                        hint="remove it from [[sources.jobs]] and restart tain serve")
+    if record.state == "syncing":
+        raise Conflict(f"source {name!r} is running",
+                       hint="pause it, wait for the run to end, then remove it")
     site.catalog.remove_source(name, actor=actor)
+    shutil.rmtree(staging_root(site, name), ignore_errors=True)
 
 
 def sync_config_jobs(site: Site) -> None:
