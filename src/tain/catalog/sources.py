@@ -173,7 +173,7 @@ class SourceCatalog(SqlBase):
         now = self._clock()
         with self._db.write() as conn:
             started = conn.execute(sa.select(r.c.started_at).where(r.c.id == run_id)).scalar()
-            conn.execute(sa.update(r).where(r.c.id == run_id).values(
+            conn.execute(sa.update(r).where(r.c.id == run_id, r.c.owner == owner).values(
                 ended_at=now, state=outcome.state, bytes=outcome.bytes, files=outcome.files,
                 revision=outcome.revision, error=outcome.error,
                 log=outcome.log[-MAX_LOG_CHARS:]))
