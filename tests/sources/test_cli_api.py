@@ -5,6 +5,7 @@ bad input is one line with its exit code; only site admins may manage jobs."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from tain.cli.main import app
 from tain.config import CONFIG_NAME
 from tain.service.setup import create_site
+from tests.conftest import free_port
 from tests.ops import serving
 from tests.sources.upstreams import nginx, wait_for, write_tree
 
@@ -65,8 +67,9 @@ def test_source_commands_end_to_end(tmp_path: Path) -> None:
             assert state("web") == "paused"
             assert tain(url, token, "source", "resume", "web")[0] == 0
 
-            assert tain(url, token, "source", "run-now", "cfg")[0] == 0
-            wait_for(lambda: state("cfg") == "success", what="the config job's run")
+            code, out = tain(url, token, "source", "run-now", "cfg", "--wait")
+            assert code == 0 and re.search(r"run \d+ success, revision unchanged", out), out
+            assert state("cfg") == "success"
             assert marker.read_text().split() == ["cfg", "success", "rev="]  # no change
 
             code, out = tain(url, token, "status", "--json")
@@ -80,6 +83,12 @@ def test_source_commands_end_to_end(tmp_path: Path) -> None:
             assert tain(url, token, "source", "remove", "web")[0] == 0
             assert tain(url, token, "source", "show", "web")[0] == 4
             assert not (site_dir / "sources" / "web").exists()
+
+            dead = f"http://127.0.0.1:{free_port()}/"
+            assert tain(url, token, "source", "add", "dead", "--repo", "mirror", "--http",
+                        dead)[0] == 0
+            code, out = tain(url, token, "source", "run-now", "dead", "--wait")
+            assert code == 1 and "failed: cannot reach the upstream" in out, out
 
 
 def _bad_input(url: str, token: str, base: str) -> None:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 from tain.cli.common import DEFAULT_SITE, JsonOpt, RepoOpt, SiteOpt, TokenOpt
 from tain.cli.output import Col, emit_json, emit_record, emit_rows, human_size, say, timestamp
 from tain.core.sourcespec import parse_spec
-from tain.errors import UsageError
+from tain.errors import TainError, UsageError
 from tain.sources.client import SourceClient
 
+POLL_SECONDS = 0.5
 NameArg = Annotated[str, typer.Argument(help="Source job name.")]
 Many = Annotated[list[str] | None, typer.Option()]
 
@@ -160,8 +164,59 @@ def _action(action: str, done: str) -> Any:
 source_app.command("pause", help="Stop scheduling a job (a running run finishes).")(
     _action("pause", "paused"))
 source_app.command("resume", help="Schedule a paused job again.")(_action("resume", "resumed"))
-source_app.command("run-now", help="Run a job as soon as a scheduler is free.")(
-    _action("run", "queued"))
+
+
+@source_app.command("run-now")
+def run_now(
+    name: NameArg,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the run to end.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait.")] = 3600,
+    site: SiteOpt = DEFAULT_SITE, token: TokenOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Run a job as soon as a scheduler is free; --wait: until it ends (exit 1 if it fails)."""
+    with _connect(site, token) as client:
+        before = _last_run_id(client.get_source(name, runs=1))
+        body = client.source_action(name, "run")
+        if not wait:
+            _done(body, f"queued source {name}", as_json)
+            return
+        with _spinner(f"waiting for source {name}"):
+            run = _wait_for_run(client, name, before, timeout)
+    if as_json:
+        emit_json(run)
+    else:
+        say(f"source {name}: run {run['id']} {run['state']}, revision "
+            f"{run.get('revision') or 'unchanged'}, {run.get('files')} files "
+            f"({human_size(run.get('bytes'))}) transferred")
+    if run["state"] != "success":
+        raise TainError(f"source {name}: run {run['id']} failed: {run.get('error')}")
+
+
+def _last_run_id(body: dict[str, Any]) -> int:
+    runs = body.get("runs") or []
+    return int(runs[0]["id"]) if runs else 0
+
+
+def _wait_for_run(client: SourceClient, name: str, after: int, timeout: float
+                  ) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = client.get_source(name, runs=1).get("runs") or []
+        if runs and int(runs[0]["id"]) > after and runs[0].get("state") != "syncing":
+            return dict(runs[0])
+        time.sleep(POLL_SECONDS)
+    raise TainError(f"source {name}: no finished run after {timeout:g} s",
+                    hint="see 'tain source show' later")
+
+
+@contextmanager
+def _spinner(text: str) -> Iterator[None]:
+    """A spinner on a terminal, nothing when stderr is piped."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    with Console(stderr=True).status(text):
+        yield
 
 
 def _done(body: dict[str, Any], message: str, as_json: bool) -> None:
