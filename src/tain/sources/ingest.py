@@ -16,19 +16,22 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from tain.core.chunking import ChunkRef, iter_file_chunks
 from tain.core.manifest import Change, Entry, Kind, check_changes
 from tain.core.paths import check_symlink_target, normalize_path
 from tain.core.sourcepolicy import deletion_problem
 from tain.core.sourcespec import SourceSpec
 from tain.errors import InvalidPath, StorageError, UsageError
-from tain.service.ingest import store_upload
 from tain.service.site import Site
 from tain.sources.state import JobState, Stamp
 
 READ_BLOCK = 1 << 20
+STORE_THREADS = 8
+CATALOG_BATCH = 500
 Log = Callable[[str], None]
 
 
@@ -99,15 +102,46 @@ def _same(old: Entry, new: Entry) -> bool:
 
 
 def scan_tree(site: Site, state: JobState) -> Staged:
+    """Entries of the staging tree; files whose stamp moved are stored as blobs."""
     staged = Staged()
+    pending: list[tuple[str, Path, Stamp]] = []
     for path, location, st in _walk(state.tree):
-        entry = _entry(site, state, staged, path, location, st)
-        if entry is not None:
-            staged.entries[path] = entry
-            staged.locations[path] = location
+        entry = _entry(state, path, st, location)
+        if entry is None:
+            continue
+        staged.entries[path] = entry
+        staged.locations[path] = location
+        if entry.kind is Kind.FILE and entry.sha256 is None:
+            pending.append((path, location, Stamp(st.st_size, st.st_mtime_ns, st.st_ino)))
+    for path, stamp, sha in store_files(site, pending):
+        state.remember_sha256(path, stamp, sha)
+        staged.entries[path] = replace(staged.entries[path], sha256=sha)
+    staged.hashed = len(pending)
     state.keep_only(set(staged.locations))
     state.commit()
     return staged
+
+
+def store_files(site: Site, files: list[tuple[str, Path, Stamp]]
+                ) -> Iterator[tuple[str, Stamp, str]]:
+    """Store files as blobs, several at once (each ends in fsyncs, and parallel writes
+    hide the device's latency), and record them in the catalog in batches, before
+    yielding (path, stamp, sha256) for each."""
+    done: list[tuple[str, Stamp, str]] = []
+    batch: list[tuple[str, int, list[ChunkRef]]] = []
+    with ThreadPoolExecutor(max_workers=STORE_THREADS) as pool:
+        for path, stamp, (sha, size, chunks) in pool.map(
+            lambda f: (f[0], f[2], _store_file(site, f[1])), files
+        ):
+            batch.append((sha, size, chunks))
+            done.append((path, stamp, sha))
+            if len(batch) >= CATALOG_BATCH:
+                site.catalog.add_blobs(batch)
+                yield from done
+                batch, done = [], []
+    if batch:
+        site.catalog.add_blobs(batch)
+    yield from done
 
 
 def _walk(root: Path, prefix: str = "") -> Iterator[tuple[str, Path, os.stat_result]]:
@@ -126,8 +160,8 @@ def _walk(root: Path, prefix: str = "") -> Iterator[tuple[str, Path, os.stat_res
             yield from _walk(Path(item.path), path + "/")
 
 
-def _entry(site: Site, state: JobState, staged: Staged, path: str, location: Path,
-           st: os.stat_result) -> Entry | None:
+def _entry(state: JobState, path: str, st: os.stat_result, location: Path) -> Entry | None:
+    """The entry of one staged path; a file's SHA-256 only if the index knows it."""
     try:
         normalize_path(path)
         mode = stat.S_IMODE(st.st_mode)
@@ -140,24 +174,21 @@ def _entry(site: Site, state: JobState, staged: Staged, path: str, location: Pat
         return None  # a name or link tain cannot store; the rest still mirrors
     if not stat.S_ISREG(st.st_mode):
         return None
-    stamp = Stamp(st.st_size, st.st_mtime_ns, st.st_ino)
-    sha = state.cached_sha256(path, stamp)
-    if sha is None:
-        sha = _store_file(site, location)
-        state.remember_sha256(path, stamp, sha)
-        staged.hashed += 1
+    sha = state.cached_sha256(path, Stamp(st.st_size, st.st_mtime_ns, st.st_ino))
     return Entry(path, Kind.FILE, mode, st.st_mtime_ns, sha, st.st_size)
 
 
-def _store_file(site: Site, location: Path) -> str:
+def _store_file(site: Site, location: Path) -> tuple[str, int, list[ChunkRef]]:
+    """Write one staged file into the store; its digest, size and chunk index."""
     try:
-        with location.open("rb") as f:
-            blocks = iter(lambda: f.read(READ_BLOCK), b"")
-            sha, _ = store_upload(site.catalog, site.store, blocks, expected=None,
-                                  max_bytes=site.config.limits.max_put_bytes)
+        with site.store.new_blob() as writer, location.open("rb") as f:
+            while block := f.read(READ_BLOCK):
+                writer.write(block)
+            size = writer.size
+            sha = writer.commit()
+        return sha, size, [ref for ref, _ in iter_file_chunks(location)]
     except OSError as exc:
         raise StorageError(f"cannot read staged file {location}: {exc}") from exc
-    return sha
 
 
 def _restore_forgotten_blobs(site: Site, state: JobState, staged: Staged) -> None:
@@ -165,7 +196,9 @@ def _restore_forgotten_blobs(site: Site, state: JobState, staged: Staged) -> Non
     run, then collected by gc) is stored again from the staged file."""
     wanted = {e.sha256 for e in staged.entries.values() if e.sha256}
     missing = wanted - site.catalog.known_blobs(wanted)
+    again: dict[str, tuple[str, Path, Stamp]] = {}
     for path, entry in staged.entries.items():
-        if entry.sha256 in missing:
-            _store_file(site, staged.locations[path])
-            missing.discard(entry.sha256)
+        if entry.sha256 in missing and entry.sha256 not in again:
+            again[entry.sha256] = (path, staged.locations[path], Stamp(0, 0, 0))
+    for _ in store_files(site, list(again.values())):
+        pass
