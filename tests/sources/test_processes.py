@@ -112,7 +112,6 @@ def test_kill_during_a_run_leaves_no_partial_revision_and_the_next_run_completes
         proc = SiteProcess(site_dir, free_port())
         proc.start()
         try:
-            assert not _rsync_writing_to(staging)  # the killed site's rsync was stopped
             _api(proc.url, token, "POST", "/api/v1/sources/up/run")  # waits for the lease
             wait_for(lambda: _state(proc.url, token) == "success", what="the next run")
             runs = _api(proc.url, token, "GET", "/api/v1/sources/up")["runs"]
@@ -120,6 +119,7 @@ def test_kill_during_a_run_leaves_no_partial_revision_and_the_next_run_completes
             assert [r["state"] for r in runs] == ["success", "failed"]
             assert "interrupted" in runs[1]["error"]
             assert runs[0]["revision"] == 1
+            assert not _rsync_writing_to(staging)  # the killed site's rsync was stopped
         finally:
             proc.stop()
     assert tree_digests(site_dir / "published" / "mirror") == tree_digests(upstream)

@@ -48,8 +48,7 @@ class SourceScheduler:
 
     def start(self) -> None:
         """Sync tain.toml's jobs, clear stale "syncing" states, start the thread."""
-        for pid_file in (self.site.config.site_dir / "sources").glob("*/rsync.pid"):
-            kill_leftover(pid_file)  # an rsync of a killed predecessor still writing
+        self._kill_leftovers()
         try:
             sync_config_jobs(self.site)
             self.site.catalog.reset_stale_sources()
@@ -57,6 +56,20 @@ class SourceScheduler:
             log.error("pull sources: cannot sync the jobs of tain.toml: %s", err)
         self._thread = threading.Thread(target=self._loop, name="tain-sources", daemon=True)
         self._thread.start()
+
+    def _kill_leftovers(self) -> None:
+        """Stop rsyncs a killed predecessor left writing into staging trees, except
+        where a live lease says another process (on this site directory) runs the job;
+        the job's next run stops those in any case, once it holds the lease."""
+        now = self.site.clock()
+        for pid_file in (self.site.config.site_dir / "sources").glob("*/rsync.pid"):
+            try:
+                record = self.site.catalog.get_source(pid_file.parent.name)
+                if record.state == "syncing" and (record.lease_expires or 0) > now:
+                    continue
+            except TainError:
+                pass
+            kill_leftover(pid_file)
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
