@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tain.core.monitoring import MonitoringConfig, parse_monitoring
+from tain.core.sourcespec import SourcesConfig, parse_sources_config
 from tain.errors import UsageError
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ class SiteConfig:
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     redirector: RedirectorConfig | None = None  # [[sites]] and [redirector]; see config_sites
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
 
 
 def sqlite_url(path: Path) -> str:
@@ -177,6 +179,7 @@ def parse(raw: Mapping[str, Any], site_dir: Path, env: Mapping[str, str]) -> Sit
         redirector=_redirector(raw, site_dir, _get(server, "public_url", str, "") or None,
                                _get(server, "listen", str, "127.0.0.1:8080")),
         console=_console(_table(raw, "console")),
+        sources=parse_sources_config(_table(raw, "sources")),
     )
 
 
@@ -358,6 +361,15 @@ blobs = true
 # [[alerts.email]]
 # host = "smtp.example.org"
 # to = ["ops@example.org"]
+# Pull sources: jobs that mirror rsync/HTTP upstreams (docs/sources.md).
+# [sources]
+# max_concurrent = 2
+# [[sources.jobs]]
+# name = "debian"
+# repo = "debian"
+# kind = "rsync"
+# url = "rsync://ftp.de.debian.org/debian/"
+# cron = "0 */6 * * *"
 
 [limits]
 max_chunk_bytes = 4194304

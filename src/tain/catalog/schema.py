@@ -312,3 +312,47 @@ console_sessions = Table(
     Index(None, "user_id"),
     Index(None, "expires_at"),
 )
+
+# --- SOURCES ---
+
+# One row per pull source job (tain source add, or [[sources.jobs]] in tain.toml): its
+# spec as JSON, its state and last-run figures, and its lease. A scheduler takes a job
+# by setting the lease in one UPDATE guarded by "lease expired", so several sites on
+# one database never run a job twice; a lease left by a killed process simply expires.
+source_jobs = Table(
+    "source_jobs", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("repo", String(64), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("from_config", Boolean, nullable=False),
+    Column("paused", Boolean, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("next_run", Float, nullable=True),
+    Column("last_start", Float, nullable=True),
+    Column("last_end", Float, nullable=True),
+    Column("last_duration", Float, nullable=True),
+    Column("last_bytes", BigInteger, nullable=True),
+    Column("last_files", BigInteger, nullable=True),
+    Column("last_revision", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expires", Float, nullable=True),
+)
+
+# The runs of each job with their log; the oldest beyond the job's keep_runs are dropped.
+source_runs = Table(
+    "source_runs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job", String(64), nullable=False),
+    Column("owner", String(128), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("files", BigInteger, nullable=False),
+    Column("revision", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("log", Text, nullable=False),
+    Index(None, "job", "id"),
+)

@@ -18,6 +18,7 @@ from tain.catalog.health import HealthCatalog
 from tain.catalog.migrate import upgrade
 from tain.catalog.repos import RepoCatalog
 from tain.catalog.sessions import SessionCatalog
+from tain.catalog.sources import SourceCatalog
 from tain.catalog.stats import StatsCatalog
 from tain.catalog.tree import TreeCatalog
 
@@ -27,6 +28,7 @@ class SqlCatalog(
     StatsCatalog, AlertCatalog,
     HealthCatalog,
     SessionCatalog, ActivityCatalog,
+    SourceCatalog,
 ):
     """Every catalog operation; each mutation writes its audit entry in its own
     transaction. Build one with ``open_catalog``."""

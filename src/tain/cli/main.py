@@ -25,6 +25,7 @@ from tain.cli import (
     scrub,
     site,
     sites,
+    source,
     status,
     versions,
 )
@@ -104,6 +105,7 @@ status.register(app)
 agent.register(app)
 monitoring.register(app)
 sites.register(app)
+source.register(app)
 
 
 def run() -> None:

@@ -3,6 +3,7 @@ console's chart helper draws (labels along the x axis, one dataset per series)."
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -52,3 +53,13 @@ def daily_sums(points: Iterable[tuple[str, float, float]], *, end: float,
         if 0 <= index < days:
             sums.setdefault(name, [0.0] * days)[index] += value
     return sums
+
+
+def day_of(at: float) -> str:
+    """The UTC date of ``at`` (YYYY-MM-DD), as statistics rows name their day."""
+    return time.strftime("%Y-%m-%d", time.gmtime(at))
+
+
+def day_at(day: str) -> float:
+    """The UTC midnight starting ``day`` (YYYY-MM-DD)."""
+    return float(calendar.timegm(time.strptime(day, "%Y-%m-%d")))

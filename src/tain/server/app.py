@@ -15,9 +15,11 @@ from tain.mirror.facts import site_facts
 from tain.server import console
 from tain.server.errors import install_error_handlers
 from tain.server.monitoring import install_monitoring
-from tain.server.routes import admin, agents, files, push, repos, sites, status
+from tain.server.routes import admin, agents, files, push, repos, sites, sources, status
 from tain.service.scheduler import site_scheduler
 from tain.service.site import Site, recover
+from tain.sources.facts import source_facts
+from tain.sources.scheduler import SourceScheduler
 
 
 def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
@@ -33,9 +35,12 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
         monitoring.start(jobs=lambda: scheduler.results)  # usage flushes, alert checks
         if health:
             health.start()  # [[sites]]: health checks of the other sites
+        app.state.source_scheduler = source_scheduler = SourceScheduler(site)
+        await run_in_threadpool(source_scheduler.start)  # pull sources (docs/sources.md)
         try:
             yield
         finally:
+            await run_in_threadpool(source_scheduler.stop)
             await run_in_threadpool(scheduler.stop)
             await run_in_threadpool(monitoring.stop)
             if health:
@@ -61,6 +66,8 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
     health = sites.install(app, site)  # /api/v1/sites; /dl/ with [redirector] enabled
     if health:
         monitoring.providers.add_sites(lambda: site_facts(site))  # site_down, site_stale
+    monitoring.providers.add_jobs(lambda: source_facts(site))  # job_failed
     app.include_router(console.router)
+    app.include_router(sources.router)
     app.include_router(files.router)  # last: it matches every /{repo}/{path}
     return app

@@ -13,6 +13,7 @@ from tain.server.console import (
     audit,
     browse,
     downloads,
+    network,
     operations,
     overview,
     repo_actions,
@@ -23,6 +24,6 @@ from tain.server.console import (
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 PARTS = (signin, overview, browse, downloads, repo_actions, access, audit, operations, stats,
-         static)
+         network, static)
 for part in PARTS:
     router.include_router(part.router)

@@ -5,11 +5,12 @@ turns the JSON into Chart.js charts). Add one with ``add_chart``."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from tain.core.charts import DAY, Chart, daily_sums, day_labels
+from tain.core.charts import DAY, Chart, daily_sums, day_labels, day_of
 from tain.server.console.render import ConsoleRoute, page
 from tain.server.console.viewer import Viewer, ViewerDep
 
@@ -28,7 +29,16 @@ def stats(request: Request, viewer: ViewerDep,
           days: int = Query(30, ge=1, le=366)) -> Response:
     end = viewer.state.site.clock()
     charts = [maker(viewer, end, days).to_json() for maker in CHARTS]
-    return page(request, "stats.html", viewer, charts=charts, days=days)
+    return page(request, "stats.html", viewer, charts=charts, days=days,
+                popular=popular_files(viewer, end, days))
+
+
+def popular_files(viewer: Viewer, end: float, days: int, limit: int = 20) -> list[Any]:
+    """The most downloaded files of the period in repositories the viewer can read."""
+    readable = {r.name for r in viewer.readable_repos()}
+    rows = viewer.state.site.catalog.popular_paths(
+        since=day_of(end - (days - 1) * DAY), until=day_of(end), limit=limit * 4)
+    return [r for r in rows if r.repo in readable][:limit]
 
 
 def _commit_points(viewer: Viewer, end: float, days: int) -> list[tuple[str, float, int]]:

@@ -20,6 +20,7 @@ from tain.service.auth import require_admin
 from tain.service.backup import dest_dir, last_backup_time
 from tain.service.scrub import last_run_time
 from tain.service.site import Site
+from tain.sources.jobs import sources_status
 from tain.store.local import LocalStore
 
 router = APIRouter(prefix="/api/v1", tags=["site"])
@@ -45,6 +46,7 @@ def site_status(request: Request, site: SiteDep, who: PrincipalDep) -> dict[str,
         "schedules": _schedules(site),
         "alerts": [a.to_json() for a in site.catalog.list_alerts(open_only=True)],
         "sites": reports(site, network_of(request), who),
+        "sources": sources_status(site),
     }
 
 
