@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tain.config_mirror import MirrorConfig, SigningConfig, parse_mirror, parse_signing
 from tain.errors import UsageError
 
 CONFIG_NAME = "tain.toml"
@@ -80,6 +81,8 @@ class SiteConfig:
     publish: bool = True
     scrub: ScrubConfig = field(default_factory=ScrubConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
+    mirror: MirrorConfig | None = None  # set: this site follows an upstream
+    signing: SigningConfig = field(default_factory=SigningConfig)
 
 
 def sqlite_url(path: Path) -> str:
@@ -153,6 +156,8 @@ def parse(raw: Mapping[str, Any], site_dir: Path, env: Mapping[str, str]) -> Sit
         publish=_get(server, "publish", bool, True),
         scrub=_scrub(_table(raw, "scrub")),
         backup=_backup(_table(raw, "backup")),
+        mirror=parse_mirror(_table(raw, "mirror"), env),
+        signing=parse_signing(_table(raw, "signing")),
     )
 
 

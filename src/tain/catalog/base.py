@@ -39,6 +39,15 @@ Agents
     audited. ``list_agents`` returns every row (of one repository), ordered by repo,
     host and directory. ``forget_agent`` deletes one (audited); an unknown id raises
     ``NotFound``.
+
+Replication
+    ``change_log`` returns revisions after a number with the change list each applied
+    (None for revisions older than stored change lists). ``replicate`` writes an
+    upstream revision as head+1 only when parent digest + change list hash to its
+    change digest and replaying the list applies exactly it (else ``IntegrityError``,
+    nothing written; a number other than head+1 raises ``Conflict``).
+    ``replicate_snapshot`` jumps to a later upstream revision's state and makes it the
+    oldest kept one. Traces, head statements and the key chain are plain state.
 """
 
 from __future__ import annotations
@@ -59,7 +68,10 @@ from tain.catalog.models import (
     User,
     Version,
 )
+from tain.catalog.mirrorstate import Trace
+from tain.catalog.replica import LoggedRevision
 from tain.core.audit import AuditRecord
+from tain.core.statements import Rotation
 from tain.core.chunking import ChunkRef
 from tain.core.manifest import Change, Entry
 
@@ -133,5 +145,19 @@ class Catalog(Protocol):
                          address: str) -> AgentRecord: ...
     def list_agents(self, *, repo: str | None = None) -> list[AgentRecord]: ...
     def forget_agent(self, agent_id: str, *, actor: str) -> None: ...
+
+    # replication (catalog/replica.py, catalog/mirrorstate.py; see docs/mirrors.md)
+    def change_log(self, repo: str, since: int, *, max_bytes: int = ...,
+                   limit: int = ...) -> list[LoggedRevision]: ...
+    def replicate(self, upstream: Revision, changes_text: str, *, actor: str) -> Revision: ...
+    def replicate_snapshot(self, upstream: Revision, changes: Sequence[Change], *,
+                           actor: str) -> Revision: ...
+    def record_trace(self, trace: Trace) -> None: ...
+    def list_traces(self) -> list[Trace]: ...
+    def put_head(self, repo: str, revision: int, body: dict[str, Any]) -> None: ...
+    def get_head(self, repo: str) -> dict[str, Any] | None: ...
+    def key_chain(self) -> list[Rotation]: ...
+    def set_key_chain(self, chain: list[Rotation], *, actor: str) -> None: ...
+    def add_rotation(self, link: Rotation, *, actor: str) -> None: ...
 
     def close(self) -> None: ...

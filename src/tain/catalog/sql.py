@@ -13,12 +13,15 @@ from tain.catalog.blobs import BlobCatalog
 from tain.catalog.commits import CommitCatalog
 from tain.catalog.db import Database, create_engine
 from tain.catalog.migrate import upgrade
+from tain.catalog.mirrorstate import MirrorStateCatalog
+from tain.catalog.replica import ReplicaCatalog
 from tain.catalog.repos import RepoCatalog
 from tain.catalog.tree import TreeCatalog
 
 
 class SqlCatalog(
-    RepoCatalog, TreeCatalog, CommitCatalog, BlobCatalog, AccessCatalog, AuditLog, AgentCatalog
+    RepoCatalog, TreeCatalog, CommitCatalog, BlobCatalog, AccessCatalog, AuditLog, AgentCatalog,
+    ReplicaCatalog, MirrorStateCatalog,
 ):
     """Every catalog operation; each mutation writes its audit entry in its own
     transaction. Build one with ``open_catalog``."""

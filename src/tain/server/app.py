@@ -12,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 
 import tain
 from tain.server.errors import install_error_handlers
-from tain.server.routes import admin, agents, files, push, repos, status
+from tain.mirror.lifecycle import start_replication
+from tain.server.routes import admin, agents, files, mirror, push, repos, status
 from tain.service.scheduler import site_scheduler
 from tain.service.site import Site, recover
 
@@ -27,9 +28,11 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
         await run_in_threadpool(recover, site)
         scheduler = site_scheduler(site)  # [scrub] every, [backup] every
         scheduler.start()
+        stop_replication = await run_in_threadpool(start_replication, site)  # docs/mirrors.md
         try:
             yield
         finally:
+            await run_in_threadpool(stop_replication)
             await run_in_threadpool(scheduler.stop)
 
     app = FastAPI(
@@ -48,5 +51,6 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
     app.include_router(push.router)
     app.include_router(agents.router)
     app.include_router(status.router)
+    app.include_router(mirror.router)
     app.include_router(files.router)  # last: it matches every /{repo}/{path}
     return app
