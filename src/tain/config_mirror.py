@@ -72,7 +72,9 @@ def parse_signing(table: Mapping[str, Any]) -> SigningConfig:
     return SigningConfig(expires_seconds=expires)
 
 
-def mirror_section(upstream: str, token_env: str | None) -> str:
+def mirror_section(upstream: str, token: str | None, token_env: str | None) -> str:
     """The ``[mirror]`` text ``tain init --mirror-of`` writes."""
-    token = f'token_env = "{token_env}"\n' if token_env else ""
-    return f'\n[mirror]\nupstreams = ["{upstream.rstrip("/")}"]\n{token}repos = "all"\npoll = "60s"\n'
+    token = (f'token_env = "{token_env}"\n' if token_env
+             else f'token = "{token}"\n' if token else "")
+    url = upstream.rstrip("/")
+    return f'\n[mirror]\nupstreams = ["{url}"]\n{token}repos = "all"\npoll = "60s"\n'

@@ -144,7 +144,7 @@ ERRORS_BY_CODE: dict[str, type[TainError]] = {
     cls.code: cls
     for cls in (
         TainError, UsageError, InvalidPath, InvalidRequest, AuthError, Forbidden, NotFound,
-        Conflict, ReadOnlyMirror, RangeNotSatisfiable, PayloadTooLarge, IntegrityError, DigestMismatch,
-        MissingData, StorageError, RemoteError,
+        Conflict, ReadOnlyMirror, RangeNotSatisfiable, PayloadTooLarge, IntegrityError,
+        DigestMismatch, MissingData, StorageError, RemoteError,
     )
 }

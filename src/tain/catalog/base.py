@@ -56,6 +56,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from tain.catalog.agents import AgentRecord, AgentReport
+from tain.catalog.mirrorstate import Trace
 from tain.catalog.models import (
     ChunkLocation,
     CommitResult,
@@ -68,12 +69,11 @@ from tain.catalog.models import (
     User,
     Version,
 )
-from tain.catalog.mirrorstate import Trace
 from tain.catalog.replica import LoggedRevision
 from tain.core.audit import AuditRecord
-from tain.core.statements import Rotation
 from tain.core.chunking import ChunkRef
 from tain.core.manifest import Change, Entry
+from tain.core.statements import Rotation
 
 
 class Catalog(Protocol):

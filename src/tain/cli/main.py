@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from tain import __version__
-from tain.cli import admin, agent, backup, push, scrub, site, status, versions
+from tain.cli import admin, agent, backup, mirror, push, scrub, site, status, versions
 from tain.errors import TainError
 
 DEBUG_KEY = "tain.debug"
@@ -89,6 +89,7 @@ scrub.register(app)
 backup.register(app)
 status.register(app)
 agent.register(app)
+mirror.register(app)
 
 
 def run() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from tain.cli.common import DEFAULT_SITE, JsonOpt, SiteOpt, TokenOpt, connect
+from tain.cli.mirror import show_mirror
 from tain.cli.output import Col, emit_json, emit_table, human_size, say, timestamp
 
 REPO_COLUMNS = (
@@ -47,6 +48,7 @@ def status(site: SiteOpt = DEFAULT_SITE, token: TokenOpt = None, as_json: JsonOp
     say(f"gc grace:    {duration(body.get('gc_grace_seconds'))}")
     for name, line in schedule_lines(body.get("schedules") or {}):
         say(f"{name + ':':<12} {line}")
+    show_mirror(body.get("mirror") or {})
 
 
 def show_store(store: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from tain.catalog.models import Revision
 from tain.core.manifest import Entry, Kind, canonical_json, plan_changes
 from tain.core.signing import verify_revision
 from tain.core.statements import head_from_json, manifest_digest, verify_bytes
-from tain.errors import Conflict, IntegrityError, NotFound, TainError
+from tain.errors import Conflict, IntegrityError, NotFound
 from tain.mirror.upstream import UpstreamClient
 from tain.service.site import Site
 
@@ -64,7 +64,7 @@ def sync_repo(site: Site, client: UpstreamClient, repo: str, keys: Sequence[str]
             since = rev.number
             result.revisions += 1
         result.upstream_head = int(page["repo"]["head"])
-        if not page.get("more") or int(page["through"]) <= since and not revisions:
+        if not page.get("more") or (int(page["through"]) <= since and not revisions):
             break
     result.revision = since
     if result.revisions:

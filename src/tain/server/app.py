@@ -11,8 +11,8 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 import tain
-from tain.server.errors import install_error_handlers
 from tain.mirror.lifecycle import start_replication
+from tain.server.errors import install_error_handlers
 from tain.server.routes import admin, agents, files, mirror, push, repos, status
 from tain.service.scheduler import site_scheduler
 from tain.service.site import Site, recover

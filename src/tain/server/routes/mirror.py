@@ -65,7 +65,8 @@ def blob(sha256: str, request: Request) -> Response:
         raise NotFound(f"no blob {sha256} that you may read")
     if not site.catalog.known_blobs([sha256]):
         raise NotFound(f"no blob {sha256}")
-    return file_response(request, opener=lambda: site.store.open(sha256), size=site.store.size(sha256),
+    return file_response(request, opener=lambda: site.store.open(sha256),
+                         size=site.store.size(sha256),
                          sha256=sha256, mtime_ns=0, filename=sha256,
                          local_path=site.store.local_path(sha256))
 

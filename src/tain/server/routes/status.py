@@ -42,6 +42,8 @@ def site_status(site: SiteDep, who: PrincipalDep) -> dict[str, Any]:
         "last_backup": _last_event(site, "backup", BACKUP_FIELDS),
         "gc_grace_seconds": site.config.gc_grace_seconds,
         "schedules": _schedules(site),
+        "mirror": {"mirror_of": site.mirror_of,  # the sync trace: routes/mirror.py
+                   "traces": [t.to_json() for t in site.catalog.list_traces()]},
     }
 
 
