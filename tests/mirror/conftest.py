@@ -47,8 +47,14 @@ class Sites:
         self._running.append((server, thread, running))
         return running
 
-    def new(self, name: str, *, mirror_of: RunningSite | None = None) -> RunningSite:
-        return self.start(*self.create(name, mirror_of=mirror_of))
+    def new(self, name: str, *, mirror_of: RunningSite | None = None,
+            via: str | None = None) -> RunningSite:
+        """A new site; with ``via`` (a proxy URL) the mirror follows through it."""
+        site_dir, token, port = self.create(name, mirror_of=mirror_of)
+        if via and mirror_of:
+            config = site_dir / CONFIG_NAME
+            config.write_text(config.read_text().replace(mirror_of.url, via))
+        return self.start(site_dir, token, port)
 
     def stop(self, running: RunningSite) -> None:
         for server, thread, r in list(self._running):
@@ -67,7 +73,7 @@ class Sites:
 def add_mirror_section(site_dir: Path, upstream: str, token: str) -> None:
     config = site_dir / CONFIG_NAME
     config.write_text(config.read_text() + f'\n[mirror]\nupstreams = ["{upstream}"]\n'
-                      f'token = "{token}"\npoll = "2s"\n')
+                      f'token = "{token}"\npoll = "1s"\n')
 
 
 @pytest.fixture
@@ -102,3 +108,9 @@ def put(site: RunningSite, repo: str, path: str, data: bytes) -> httpx.Response:
     with site.client() as c:
         return c.put(f"/{repo}/{path}", content=data,
                      headers={"X-Tain-SHA256": hashlib.sha256(data).hexdigest()})
+
+
+def trace_of(site: RunningSite, repo: str) -> dict[str, object] | None:
+    with site.client() as c:
+        traces = c.get("/api/v1/mirror").json()["traces"]
+    return next((t for t in traces if t["repo"] == repo), None)
