@@ -85,7 +85,14 @@ class Follower:
         return [str(r["name"]) for r in client.list_repos()]
 
     def sync(self, client: UpstreamClient, repos: list[str]) -> None:
-        keys = self._trusted_keys(client)
+        started = self.clock()
+        try:
+            keys = self._trusted_keys(client)
+        except TainError as exc:  # every repository's trace says why nothing moves
+            old = {t.repo: t for t in self.site.catalog.list_traces()}
+            for repo in repos:
+                self._trace(repo, client.base_url, old.get(repo), started, None, str(exc))
+            raise
         for repo in repos:
             if not self._following():
                 return
