@@ -3,7 +3,8 @@
 ``[mirror]`` makes the site a mirror: it follows ``upstreams`` (tried in order, so a
 list gives fallback and multi-hop trees), with a read token given inline or named by
 ``token_env``; ``repos`` is "all" or a list; ``poll`` is the fallback polling interval
-(notifications from the upstream normally wake the follower at once).
+(notifications from the upstream normally wake the follower at once: it waits for
+them in long-polls of ``long_poll``, at most 60s).
 ``[signing] expires`` is how long a head statement stays valid; the site re-signs it
 when a third of that is left.
 """
@@ -24,6 +25,7 @@ class MirrorConfig:
     repos: tuple[str, ...] | None = None  # None: every repository of the upstream
     poll_seconds: int = 60
     parallel: int = 4  # blob downloads at once
+    long_poll_seconds: int = 30  # how long one wait for the upstream's events lasts
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ def parse_mirror(table: Mapping[str, Any], env: Mapping[str, str]) -> MirrorConf
         upstreams=tuple(u.rstrip("/") for u in upstreams), token=token or None,
         repos=None if repos == "all" else tuple(repos),
         poll_seconds=parse_duration(str(table.get("poll", "60s"))), parallel=parallel,
+        long_poll_seconds=parse_duration(str(table.get("long_poll", "30s"))),
     )
 
 

@@ -25,7 +25,6 @@ from tain.mirror.upstream import UpstreamClient
 from tain.service.site import Site
 
 log = logging.getLogger("tain.mirror")
-LONG_POLL = 30.0
 RETRY = 2.0
 
 
@@ -36,12 +35,16 @@ class Follower:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tain-follower", daemon=True)
         self._seq: dict[str, int] = {}
+        self._client: UpstreamClient | None = None
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        client = self._client
+        if client is not None:
+            client.close()  # ends a long-poll in flight
         self._thread.join(timeout=15)
 
     def _following(self) -> bool:
@@ -55,20 +58,23 @@ class Follower:
                 try:
                     self._follow(upstream)
                 except TainError as exc:
-                    log.warning("following %s: %s", upstream, exc)
+                    if self._following():
+                        log.warning("following %s: %s", upstream, exc)
+                except RuntimeError:  # the client was closed by stop()
+                    return
             self._stop.wait(RETRY)
 
     def _follow(self, upstream: str) -> None:
         """Sync all, then wait for events, until the upstream fails or we stop."""
-        timeout = httpx.Timeout(LONG_POLL + 30, connect=10)
-        client = UpstreamClient(upstream, self.config.token, timeout=timeout)
+        timeout = httpx.Timeout(self.config.long_poll_seconds + 30, connect=10)
+        client = self._client = UpstreamClient(upstream, self.config.token, timeout=timeout)
         try:
             self.site.mirror_of = upstream
             repos = self._repos(client)
             self.sync(client, repos)
             polled_at = self.clock()
             while self._following():
-                wait = min(LONG_POLL, max(1.0, self.config.poll_seconds))
+                wait = min(self.config.long_poll_seconds, max(1, self.config.poll_seconds))
                 answer = client.events(self._seq.get(upstream, 0), wait)
                 self._seq[upstream] = int(answer.get("seq", 0))
                 changed = [r for r in answer.get("repos", []) if r in repos]
@@ -77,6 +83,7 @@ class Follower:
                 if changed:
                     self.sync(client, changed)
         finally:
+            self._client = None
             client.close()
 
     def _repos(self, client: UpstreamClient) -> list[str]:

@@ -6,6 +6,7 @@ mirrors can follow mirrors. See docs/mirrors.md."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from tain.service.promote import promote
 
 router = APIRouter(prefix="/api/v1", tags=["mirrors"])
 MAX_WAIT = 60.0
+SLICE = 1.0
 
 
 @router.get("/repos/{repo}/log")
@@ -85,9 +87,12 @@ async def events(request: Request, since: int = 0, timeout: float = 30.0) -> dic
     ``timeout``) with the new event number and the changed repositories."""
     site = get_site(request)
     await run_in_threadpool(get_principal, request)
-    seq, repos = await run_in_threadpool(site.events.wait, since,
-                                         max(0.0, min(timeout, MAX_WAIT)))
-    return {"seq": seq, "repos": repos}
+    deadline = time.monotonic() + max(0.0, min(timeout, MAX_WAIT))
+    while True:  # in slices, so a follower that went away frees its thread soon
+        left = deadline - time.monotonic()
+        seq, repos = await run_in_threadpool(site.events.wait, since, min(SLICE, left))
+        if seq != since or left <= SLICE or await request.is_disconnected():
+            return {"seq": seq, "repos": repos}
 
 
 @router.get("/repos/{repo}/manifest")
