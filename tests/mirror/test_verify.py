@@ -71,6 +71,10 @@ def test_genuine_file_passes_and_tampered_file_fails(
     code, output = _get(runner, mirror.url, mirror.token, key, out, state)
     assert code == 0, output
     assert out.read_bytes() == DATA and "verified" in output
+    status = runner.invoke(app, ["status", "--site", mirror.url, "--token", mirror.token])
+    assert status.exit_code == 0, status.output
+    assert f"mirror of {primary.url}" in status.output
+    assert "deb: revision 2 (upstream 2, lag 0)" in status.output
     out.unlink()
 
     def tamper(path: str, body: bytes) -> bytes:  # same size, other bytes
