@@ -51,6 +51,7 @@ def sync_repo(site: Site, client: UpstreamClient, repo: str, keys: Sequence[str]
     since = local.head
     while True:
         page = client.log(repo, since)
+        start = since
         snapshot = page.get("snapshot")
         if snapshot is not None and int(snapshot) > since:
             since = _snapshot(site, client, repo, int(snapshot), keys, parallel, result)
@@ -64,7 +65,7 @@ def sync_repo(site: Site, client: UpstreamClient, repo: str, keys: Sequence[str]
             since = rev.number
             result.revisions += 1
         result.upstream_head = int(page["repo"]["head"])
-        if not page.get("more") or (int(page["through"]) <= since and not revisions):
+        if not page.get("more") or since == start:  # done, or a page that brings nothing
             break
     result.revision = since
     if result.revisions:
