@@ -16,6 +16,7 @@ from tain.config import CONFIG_NAME, load
 from tain.server.app import create_app
 from tain.service.setup import create_site
 from tain.service.site import open_site
+from tests.agent.conftest import agents  # noqa: F401 - a fixture, for test_promote
 from tests.conftest import RunningSite, free_port, wait_healthy
 
 

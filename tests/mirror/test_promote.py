@@ -17,8 +17,6 @@ from tests.agent.test_agent_failures import config_file
 from tests.conftest import RunningSite
 from tests.mirror.conftest import Sites, add_mirror_section, wait_for
 
-pytest_plugins = ["tests.agent.conftest"]  # the agents fixture
-
 
 def _log(site: RunningSite) -> list[tuple[int, str]]:
     with SiteClient(site.url, site.token) as c:

@@ -86,6 +86,15 @@ class MirrorStateCatalog(SqlBase):
             self._audit(conn, actor, "key.chain", "site", links=len(chain),
                         current=chain[-1].new if chain else None)
 
+    def start_key_chain(self, public_key: str, at: float) -> None:
+        """Name the site's key as the root of an empty chain (not audited: it is the key
+        ``tain init`` made, not a change). A chain that exists is left alone."""
+        kr = t.key_rotations
+        with self._db.write() as conn:
+            if conn.execute(sa.select(kr.c.seq).limit(1)).first() is None:
+                conn.execute(sa.insert(kr).values(seq=0, old_key=None, new_key=public_key,
+                                                  at=at, signature=None))
+
     def add_rotation(self, link: Rotation, *, actor: str) -> None:
         with self._db.write() as conn:
             conn.execute(sa.insert(t.key_rotations).values(

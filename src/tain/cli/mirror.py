@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from tain.cli.admin import repo_app
-from tain.cli.common import DEFAULT_SITE, JsonOpt, SiteOpt, TokenOpt, connect
+from tain.cli.common import DEFAULT_SITE, JsonOpt, SiteOpt, TokenOpt
 from tain.cli.output import emit_json, say, timestamp
 from tain.core.units import human_size
 
@@ -50,10 +50,13 @@ def rotate_key(
     site: SiteOpt = DEFAULT_SITE, token: TokenOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Replace the site's signing key; the old key signs the hand-over (admin)."""
-    with connect(site, token) as client:
+    from tain.mirror.upstream import UpstreamClient
+
+    client = UpstreamClient(site, token or None)
+    with contextlib.closing(client):
         if repo:
             client.get_repo(repo)
-        body = client._json("POST", "/api/v1/keys/rotate")
+        body = client.rotate_key()
     if as_json:
         emit_json(body)
         return

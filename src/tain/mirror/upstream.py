@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
-from tain.client import API, SiteClient, _repo_api
+from tain.client import API, SiteClient, _file_url, _repo_api
 from tain.core.statements import Rotation, rotation_from_json
 from tain.errors import DigestMismatch, RemoteError
 
@@ -32,6 +32,29 @@ class UpstreamClient(SiteClient):
     def key_chain(self) -> list[Rotation]:
         body = self._get(f"{API}/keys")
         return [rotation_from_json(raw) for raw in body.get("chain", [])]
+
+    def rotate_key(self) -> dict[str, Any]:
+        return dict(self._json("POST", f"{API}/keys/rotate"))
+
+    def promote(self, *, new_root: bool = False) -> dict[str, Any]:
+        return dict(self._json("POST", f"{API}/mirror/promote",
+                               params={"new_root": "true" if new_root else None}))
+
+    def download_unchecked(self, repo: str, path: str, rev: int, out: IO[bytes]) -> str:
+        """A file's bytes into ``out``; returns their SHA-256, computed here, for the
+        caller to check against a digest it trusts (no header is believed)."""
+        digest = hashlib.sha256()
+        response = self._send("GET", _file_url(repo, path), params={"rev": rev}, stream=True,
+                              follow_redirects=True)
+        try:
+            for block in response.iter_bytes(BLOCK):
+                digest.update(block)
+                out.write(block)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        finally:
+            response.close()
+        return digest.hexdigest()
 
     def manifest_lines(self, repo: str, rev: int | None = None) -> Iterator[bytes]:
         """The canonical manifest, line by line (each with its newline)."""

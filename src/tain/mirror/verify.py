@@ -91,27 +91,11 @@ def verified_download(client: UpstreamClient, repo: str, path: str, out: IO[byte
                              "signed head statement: it is forged")
     if wanted is None or not wanted.sha256:
         raise NotFound(f"{path} is not a file in {repo} at revision {head.revision}")
-    got = _download(client, repo, path, head.revision, out)
+    got = client.download_unchecked(repo, path, head.revision, out)
     if got != wanted.sha256:
         raise IntegrityError(f"{path}: the bytes hash to {got}, the signed manifest says "
                              f"{wanted.sha256}: the file was tampered with")
     return Verified(head.revision, wanted.sha256, wanted.size)
-
-
-def _download(client: UpstreamClient, repo: str, path: str, rev: int, out: IO[bytes]) -> str:
-    """The file's bytes into ``out``, hashed here (not trusting any header)."""
-    from tain.client import _file_url
-
-    digest = hashlib.sha256()
-    response = client._send("GET", _file_url(repo, path), params={"rev": rev}, stream=True,
-                            follow_redirects=True)
-    try:
-        for block in response.iter_bytes(1 << 20):
-            digest.update(block)
-            out.write(block)
-    finally:
-        response.close()
-    return digest.hexdigest()
 
 
 def _fp(public_text: str) -> str:

@@ -37,9 +37,8 @@ RECHECK_SECONDS = 60.0
 
 def ensure_key_chain(site: Site) -> None:
     """A primary whose chain is empty starts it with its key as the root."""
-    if site.mirror_of is None and not site.catalog.key_chain():
-        site.catalog.set_key_chain([Rotation(0, None, site.public_key, site.clock())],
-                                   actor="tain")
+    if site.mirror_of is None:
+        site.catalog.start_key_chain(site.public_key, site.clock())
 
 
 def sign_head_now(site: Site, repo: str) -> HeadStatement | None:
