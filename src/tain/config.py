@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tain.config_mirror import MirrorConfig, SigningConfig, parse_mirror, parse_signing
 from tain.core.monitoring import MonitoringConfig, parse_monitoring
 from tain.core.sourcespec import SourcesConfig, parse_sources_config
 from tain.errors import UsageError
@@ -100,6 +101,8 @@ class SiteConfig:
     redirector: RedirectorConfig | None = None  # [[sites]] and [redirector]; see config_sites
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
+    mirror: MirrorConfig | None = None  # set: this site follows an upstream
+    signing: SigningConfig = field(default_factory=SigningConfig)
 
 
 def sqlite_url(path: Path) -> str:
@@ -180,6 +183,8 @@ def parse(raw: Mapping[str, Any], site_dir: Path, env: Mapping[str, str]) -> Sit
                                _get(server, "listen", str, "127.0.0.1:8080")),
         console=_console(_table(raw, "console")),
         sources=parse_sources_config(_table(raw, "sources")),
+        mirror=parse_mirror(_table(raw, "mirror"), env),
+        signing=parse_signing(_table(raw, "signing")),
     )
 
 

@@ -13,6 +13,7 @@ translate errors once and the code in between only raises::
     ├── Forbidden                  exit 3   403   authenticated, but lacks the role
     ├── NotFound                   exit 4   404   repository, revision, path, user...
     ├── Conflict                   exit 5   409   already exists / stale base revision
+    │   └── ReadOnlyMirror         exit 5   409   a mirror site refuses writes
     ├── RangeNotSatisfiable        exit 2   416
     ├── PayloadTooLarge            exit 2   413
     ├── IntegrityError             exit 6   500   stored bytes do not match their digest
@@ -98,6 +99,12 @@ class Conflict(TainError):
     code = "conflict"
 
 
+class ReadOnlyMirror(Conflict):
+    """This site is a mirror: writes go to the primary (an agent fails over)."""
+
+    code = "read_only_mirror"
+
+
 class RangeNotSatisfiable(TainError):
     exit_code = 2
     http_status = 416
@@ -143,7 +150,8 @@ ERRORS_BY_CODE: dict[str, type[TainError]] = {
     cls.code: cls
     for cls in (
         TainError, UsageError, InvalidPath, InvalidRequest, AuthError, TooManyAttempts,
-        Forbidden, NotFound, Conflict, RangeNotSatisfiable, PayloadTooLarge, IntegrityError,
+        Forbidden, NotFound, Conflict, ReadOnlyMirror, RangeNotSatisfiable, PayloadTooLarge,
+        IntegrityError,
         DigestMismatch, MissingData, StorageError, RemoteError,
     )
 }

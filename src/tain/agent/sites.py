@@ -17,7 +17,7 @@ from tain.agent.failover import SiteSelector
 from tain.agent.journal import Journal
 from tain.agent.reconcile import catch_up
 from tain.client import SiteClient
-from tain.errors import TainError
+from tain.errors import ReadOnlyMirror, TainError
 
 log = logging.getLogger("tain.agent")
 CONFLICTS_BEFORE_HOLD = 3
@@ -111,7 +111,9 @@ class SiteLink:
             return False
         self.selector.probed(candidate)
         try:
-            self.client(candidate, "probe").get_repo(self.config.repo)
+            answer = self.client(candidate, "probe").get_repo(self.config.repo)
+            if answer.get("mirror_of"):  # it answers, but takes no pushes
+                raise ReadOnlyMirror(f"{candidate} is a mirror of {answer['mirror_of']}")
         except TainError as exc:
             self.selector.failed(candidate, str(exc))
             return False

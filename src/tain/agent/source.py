@@ -53,7 +53,7 @@ from tain.agent.watcher import (
 )
 from tain.client import SiteClient
 from tain.core.units import human_size
-from tain.errors import Conflict, TainError, UsageError
+from tain.errors import Conflict, ReadOnlyMirror, TainError, UsageError
 
 log = logging.getLogger("tain.agent")
 IDLE_TICK = 1.0
@@ -185,6 +185,12 @@ class SourceAgent:
             return self._on_site(site)
         except JournalError:
             raise
+        except ReadOnlyMirror as exc:  # a mirror (maybe a demoted primary): like a site down
+            if site is None:
+                raise
+            self.status.error(f"{site}: {exc}")
+            self.sites.failed(site, exc)
+            return 0.0
         except Conflict as exc:
             if site is not None:
                 self.sites.conflicted(site, exc)

@@ -69,6 +69,14 @@ Pull sources
     of several claimers on one database exactly one gets it; ``finish_source_run``
     releases the lease only for its owner and keeps the newest ``keep_runs`` runs.
     ``reset_stale_sources`` fails jobs whose lease expired while "syncing".
+Replication
+    ``change_log`` returns revisions after a number with the change list each applied
+    (None for revisions older than stored change lists). ``replicate`` writes an
+    upstream revision as head+1 only when parent digest + change list hash to its
+    change digest and replaying the list applies exactly it (else ``IntegrityError``,
+    nothing written; a number other than head+1 raises ``Conflict``).
+    ``replicate_snapshot`` jumps to a later upstream revision's state and makes it the
+    oldest kept one. Traces, head statements and the key chain are plain state.
 """
 
 from __future__ import annotations
@@ -80,6 +88,7 @@ from tain.catalog.activity import CommitActivity
 from tain.catalog.agents import AgentRecord, AgentReport
 from tain.catalog.alertlog import AlertRecord
 from tain.catalog.health import LagSample, RepoCheck, SiteCheck
+from tain.catalog.mirrorstate import Trace
 from tain.catalog.models import (
     ChunkLocation,
     CommitResult,
@@ -92,6 +101,7 @@ from tain.catalog.models import (
     User,
     Version,
 )
+from tain.catalog.replica import LoggedRevision
 from tain.catalog.sessions import ConsoleSession
 from tain.catalog.sources import RunOutcome, SourceRecord, SourceRun
 from tain.catalog.stats import DownloadCount, PathCount, PushCount
@@ -99,6 +109,7 @@ from tain.core.alerts import Alert
 from tain.core.audit import AuditRecord
 from tain.core.chunking import ChunkRef
 from tain.core.manifest import Change, Entry
+from tain.core.statements import Rotation
 
 
 class Catalog(Protocol):
@@ -229,5 +240,19 @@ class Catalog(Protocol):
     def reset_stale_sources(self) -> list[str]: ...
     def list_source_runs(self, name: str, *, limit: int = 20) -> list[SourceRun]: ...
     def get_source_run(self, name: str, run_id: int) -> SourceRun: ...
+    # replication (catalog/replica.py, catalog/mirrorstate.py; see docs/mirrors.md)
+    def change_log(self, repo: str, since: int, *, max_bytes: int = ...,
+                   limit: int = ...) -> list[LoggedRevision]: ...
+    def replicate(self, upstream: Revision, changes_text: str, *, actor: str) -> Revision: ...
+    def replicate_snapshot(self, upstream: Revision, changes: Sequence[Change], *,
+                           actor: str) -> Revision: ...
+    def record_trace(self, trace: Trace) -> None: ...
+    def list_traces(self) -> list[Trace]: ...
+    def put_head(self, repo: str, revision: int, body: dict[str, Any]) -> None: ...
+    def get_head(self, repo: str) -> dict[str, Any] | None: ...
+    def key_chain(self) -> list[Rotation]: ...
+    def set_key_chain(self, chain: list[Rotation], *, actor: str) -> None: ...
+    def start_key_chain(self, public_key: str, at: float) -> None: ...
+    def add_rotation(self, link: Rotation, *, actor: str) -> None: ...
 
     def close(self) -> None: ...

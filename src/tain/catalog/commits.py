@@ -87,6 +87,8 @@ class CommitCatalog(SqlBase):
                 signature=sign(repo, number, digest) if sign else None,
             )
             conn.execute(sa.insert(t.revisions).values(**values))
+            conn.execute(sa.insert(t.revision_changes).values(
+                repo_id=row.id, number=number, body=canonical_json(tally.applied).decode()))
             conn.execute(sa.update(t.repos).where(t.repos.c.id == row.id).values(head=number))
             self._audit(conn, author, "commit", f"{repo}@{number}", message=message,
                         added=tally.added, modified=tally.modified, deleted=tally.deleted)

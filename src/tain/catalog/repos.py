@@ -77,7 +77,7 @@ class RepoCatalog(SqlBase):
         """Delete a repository with all its revisions; its blobs become garbage."""
         with self._db.write() as conn:
             row = _repo_row(conn, name)
-            for table in (t.entries, t.revisions, t.grants):
+            for table in (t.entries, t.revisions, t.grants, t.revision_changes, t.head_statements):
                 conn.execute(sa.delete(table).where(table.c.repo_id == row.id))
             conn.execute(sa.delete(t.repos).where(t.repos.c.id == row.id))
             self._audit(conn, actor, "repo.delete", name, head=row.head)

@@ -356,3 +356,47 @@ source_runs = Table(
     Column("log", Text, nullable=False),
     Index(None, "job", "id"),
 )
+
+# --- mirrors ---
+# The change list each revision applied (canonical JSON, exactly as its change digest
+# hashed it), so a mirror can replay the revision and check the digest chain.
+revision_changes = Table(
+    "revision_changes", metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("body", Text, nullable=False),
+)
+
+# The latest signed, expiring head statement of each repository (made by the primary,
+# copied verbatim by mirrors).
+head_statements = Table(
+    "head_statements", metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("revision", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+)
+
+# The site's key chain: seq 0 names the root key, each later row hands over from the
+# key before it and is signed by it.
+key_rotations = Table(
+    "key_rotations", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("old_key", Text, nullable=True),
+    Column("new_key", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("signature", Text, nullable=True),
+)
+
+# A mirror's trace record per repository (like ftpsync's trace files).
+mirror_trace = Table(
+    "mirror_trace", metadata,
+    Column("repo", String(64), primary_key=True),
+    Column("upstream", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("upstream_head", Integer, nullable=False),
+    Column("last_attempt_at", Float, nullable=True),
+    Column("last_success_at", Float, nullable=True),
+    Column("last_bytes", BigInteger, nullable=False),
+    Column("last_duration", Float, nullable=False),
+    Column("last_error", Text, nullable=True),
+)

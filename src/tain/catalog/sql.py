@@ -16,6 +16,8 @@ from tain.catalog.commits import CommitCatalog
 from tain.catalog.db import Database, create_engine
 from tain.catalog.health import HealthCatalog
 from tain.catalog.migrate import upgrade
+from tain.catalog.mirrorstate import MirrorStateCatalog
+from tain.catalog.replica import ReplicaCatalog
 from tain.catalog.repos import RepoCatalog
 from tain.catalog.sessions import SessionCatalog
 from tain.catalog.sources import SourceCatalog
@@ -29,6 +31,7 @@ class SqlCatalog(
     HealthCatalog,
     SessionCatalog, ActivityCatalog,
     SourceCatalog,
+    ReplicaCatalog, MirrorStateCatalog,
 ):
     """Every catalog operation; each mutation writes its audit entry in its own
     transaction. Build one with ``open_catalog``."""

@@ -19,6 +19,7 @@ from tain.cli import (
     admin,
     agent,
     backup,
+    mirror,
     monitoring,
     passwd,
     push,
@@ -106,6 +107,7 @@ agent.register(app)
 monitoring.register(app)
 sites.register(app)
 source.register(app)
+mirror.register(app)
 
 
 def run() -> None:

@@ -24,11 +24,26 @@ def init(
         "127.0.0.1:8080"
     ),
     admin: Annotated[str, typer.Option(help="Name of the first admin user.")] = "admin",
+    mirror_of: Annotated[str | None, typer.Option(
+        help="Make this site a mirror of the site at this URL.")] = None,
+    token: Annotated[str | None, typer.Option(
+        help="The upstream read token to write into the config (with --mirror-of).")] = None,
+    token_env: Annotated[str | None, typer.Option(
+        help="Name of the environment variable holding the upstream token instead.")] = None,
 ) -> None:
     """Create a site: config file, signing key, catalog, and an admin user and token."""
+    from tain.config_mirror import mirror_section
     from tain.service.setup import create_site  # the engines load only for this command
 
+    if (token or token_env) and not mirror_of:
+        raise UsageError("--token and --token-env go with --mirror-of")
+    if mirror_of and not mirror_of.startswith(("http://", "https://")):
+        raise UsageError(f"--mirror-of must be an http(s):// URL, not {mirror_of!r}")
     secret = create_site(site_dir, listen=listen, admin=admin, env=os.environ)
+    if mirror_of:
+        config = site_dir / "tain.toml"
+        config.write_text(config.read_text() + mirror_section(mirror_of, token, token_env))
+        typer.echo(f"mirror of {mirror_of}: it follows the upstream while 'tain serve' runs")
     typer.echo(f"created site in {site_dir.resolve()}")
     typer.echo(f"admin user: {admin}")
     typer.echo(f"admin token (shown once, keep it safe): {secret}")

@@ -8,6 +8,7 @@ import typer
 
 from tain.cli import alerts
 from tain.cli.common import DEFAULT_SITE, JsonOpt, SiteOpt, TokenOpt, connect
+from tain.cli.mirror import show_mirror
 from tain.cli.output import Col, emit_json, emit_table, human_size, say, timestamp
 from tain.cli.sites import ATTENTION_EXIT, exit_if_attention, needs_attention, show_sites
 from tain.cli.sources_status import show_sources
@@ -55,6 +56,7 @@ def status(site: SiteOpt = DEFAULT_SITE, token: TokenOpt = None, as_json: JsonOp
     for name, line in schedule_lines(body.get("schedules") or {}):
         say(f"{name + ':':<12} {line}")
     show_sources(body)
+    show_mirror(body.get("mirror") or {})
     show_sites(body.get("sites") or [])
     attention = needs_attention(body.get("sites") or [])
     alerts.report_open(body, as_json=False)  # last: exits 1 while an alert is open

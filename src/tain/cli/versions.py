@@ -32,6 +32,7 @@ from tain.cli.output import (
 )
 from tain.core.manifest import Entry, Kind
 from tain.core.paths import name_of, normalize_path
+from tain.errors import UsageError
 
 PathArg = Annotated[str, typer.Argument(help="Path inside the repository.")]
 
@@ -143,9 +144,18 @@ def get(
         str | None,
         typer.Option("--output", "-o", help="Where to write; '-' for stdout (default: ./NAME)."),
     ] = None,
+    verify: Annotated[bool, typer.Option(
+        help="Check the signed head statement, manifest and bytes (needs --key).")] = False,
+    key: Annotated[str | None, typer.Option(
+        help="Pinned signing key: fingerprint or public key (see 'tain repo show').")] = None,
+    state_file: Annotated[Path | None, typer.Option(
+        help="Where --verify remembers the newest revision seen (rollback check).")] = None,
 ) -> None:
-    """Download one file, verifying its SHA-256."""
+    """Download one file, verifying its SHA-256 (--verify: and the site's signatures)."""
     path = normalize_path(path)
+    if verify or key:
+        _verified(site, token, repo, path, output, key, state_file)
+        return
     with connect(site, token) as client:
         if output == "-":
             client.download_to(repo, path, typer.get_binary_stream("stdout"), rev=rev)
@@ -155,6 +165,18 @@ def get(
             dest = dest / name_of(path)
         result = client.download(repo, path, dest, rev=rev)
     note(f"{path} -> {dest} ({human_size(result.size)}, sha256 {result.sha256})")
+
+
+def _verified(site: str, token: str | None, repo: str, path: str, output: str | None,
+              key: str | None, state_file: Path | None) -> None:
+    from tain.cli.mirror import verified_get
+
+    if not key:
+        raise UsageError("--verify needs --key FINGERPRINT (see 'tain repo show')")
+    dest = None if output == "-" else Path(output) if output else Path.cwd() / name_of(path)
+    if dest is not None and dest.is_dir():
+        dest = dest / name_of(path)
+    note(verified_get(site, token, repo, path, dest, key, state_file))
 
 
 def rollback(

@@ -19,7 +19,11 @@ from tain.errors import IntegrityError, UsageError
 
 
 def new_private_key_pem() -> bytes:
-    return Ed25519PrivateKey.generate().private_bytes(
+    return private_key_pem(Ed25519PrivateKey.generate())
+
+
+def private_key_pem(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )

@@ -12,10 +12,11 @@ from starlette.concurrency import run_in_threadpool
 
 import tain
 from tain.mirror.facts import site_facts
+from tain.mirror.lifecycle import start_replication
 from tain.server import console
 from tain.server.errors import install_error_handlers
 from tain.server.monitoring import install_monitoring
-from tain.server.routes import admin, agents, files, push, repos, sites, sources, status
+from tain.server.routes import admin, agents, files, mirror, push, repos, sites, sources, status
 from tain.service.scheduler import site_scheduler
 from tain.service.site import Site, recover
 from tain.sources.facts import source_facts
@@ -37,9 +38,11 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
             health.start()  # [[sites]]: health checks of the other sites
         app.state.source_scheduler = source_scheduler = SourceScheduler(site)
         await run_in_threadpool(source_scheduler.start)  # pull sources (docs/sources.md)
+        stop_replication = await run_in_threadpool(start_replication, site)  # docs/mirrors.md
         try:
             yield
         finally:
+            await run_in_threadpool(stop_replication)
             await run_in_threadpool(source_scheduler.stop)
             await run_in_threadpool(scheduler.stop)
             await run_in_threadpool(monitoring.stop)
@@ -69,5 +72,6 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
     monitoring.providers.add_jobs(lambda: source_facts(site))  # job_failed
     app.include_router(console.router)
     app.include_router(sources.router)
+    app.include_router(mirror.router)
     app.include_router(files.router)  # last: it matches every /{repo}/{path}
     return app

@@ -13,6 +13,7 @@ def rollback(
     message: str | None = None,
 ) -> CommitResult:
     """Make the repository (or only ``path`` and what is below it) as at ``to_rev``."""
+    site.check_writable()
     catalog = site.catalog
     _, head = catalog.resolve_rev(repo, None)
     catalog.resolve_rev(repo, to_rev)

@@ -13,7 +13,8 @@ from tain.catalog.base import Catalog
 from tain.catalog.sql import open_catalog
 from tain.config import SiteConfig
 from tain.core.signing import load_private_key, public_key_text, sign_revision
-from tain.errors import StorageError, UsageError
+from tain.errors import ReadOnlyMirror, StorageError, UsageError
+from tain.service.events import RevisionEvents
 from tain.service.publish import Publisher
 from tain.service.reads import ReadCache
 from tain.service.usage import Usage
@@ -34,11 +35,25 @@ class Site:
     clock: Callable[[], float] = time.time
     reads: ReadCache = field(init=False)
     usage: Usage = field(init=False)  # downloads and pushes counted in memory
+    # replication: the upstream this site follows (None on a primary), revision events
+    # for followers' long-polls, and hooks run after every change to a repository
+    mirror_of: str | None = None
+    events: RevisionEvents = field(default_factory=RevisionEvents)
+    on_change: list[Callable[[str], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.reads = ReadCache(self.catalog, self.clock)
         stats = self.config.monitoring.stats
         self.usage = Usage(stats.site_name, popular_cap=stats.popular_paths, clock=self.clock)
+        if self.config.mirror is not None:
+            self.mirror_of = self.config.mirror.upstreams[0]
+
+    def check_writable(self) -> None:
+        """A mirror takes no pushes, puts, deletes or rollbacks: they go to the primary."""
+        if self.mirror_of is not None:
+            raise ReadOnlyMirror(
+                f"this site is a read-only mirror of {self.mirror_of}",
+                hint=f"push to the primary ({self.mirror_of})", primary=self.mirror_of)
 
     @property
     def public_key(self) -> str:
@@ -52,12 +67,14 @@ class Site:
         Nothing happens when the config says ``[server] publish = false``.
         Every change to a repository ends here, so cached reads of it are dropped."""
         self.reads.forget(repo)
-        if not self.config.publish:
-            return
-        try:
-            self.publisher.publish(repo)
-        except StorageError as exc:
-            log.error("publishing %s failed: %s", repo, exc)
+        if self.config.publish:
+            try:
+                self.publisher.publish(repo)
+            except StorageError as exc:
+                log.error("publishing %s failed: %s", repo, exc)
+        self.events.notify(repo)
+        for hook in self.on_change:
+            hook(repo)
 
     def close(self) -> None:
         self.catalog.close()

@@ -53,6 +53,7 @@ def run_source(site: Site, spec: SourceSpec, run_id: int, *,
     log = RunLog(site.clock)
     log(f"run {run_id} of source {spec.name}: {spec.kind} {spec.url} -> {spec.repo}")
     try:
+        site.check_writable()  # a mirror's repositories come from its upstream only
         site.catalog.get_repo(spec.repo)
         with JobState(staging_root(site, spec.name)) as state:
             moved, files = _fetch(site, spec, state, cancel, log)

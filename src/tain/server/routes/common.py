@@ -12,6 +12,8 @@ def repo_for(site: Site, principal: Principal, name: str, role: Role) -> Repo:
     """The repository, once the caller is known to hold ``role`` on it."""
     repo = site.reads.repo(name)
     require_role(site.catalog, principal, repo, role)
+    if role is Role.WRITE:
+        site.check_writable()
     return repo
 
 

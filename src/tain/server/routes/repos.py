@@ -40,9 +40,11 @@ class RollbackBody(BaseModel):
 
 def _repo_json(site: SiteDep, name: str) -> dict[str, Any]:
     repo = site.catalog.get_repo(name)
-    key = site.public_key
+    chain = site.catalog.key_chain()  # a mirror shows its upstream's key
+    key = chain[-1].new if chain else site.public_key
     return {**repo.to_json(), "public_key": key, "key_fingerprint": fingerprint(key),
-            "published_revision": site.publisher.published_revision(name)}
+            "published_revision": site.publisher.published_revision(name),
+            "mirror_of": site.mirror_of}
 
 
 @router.get("/repos")
@@ -54,6 +56,7 @@ def list_repos(site: SiteDep, who: PrincipalDep) -> dict[str, Any]:
 @router.post("/repos", status_code=201)
 def create_repo(body: RepoCreate, site: SiteDep, who: PrincipalDep) -> dict[str, Any]:
     require_admin(who)
+    site.check_writable()
     site.catalog.create_repo(body.name, public=body.public, description=body.description,
                              actor=who.name)
     site.publish(body.name)

@@ -47,6 +47,8 @@ def site_status(request: Request, site: SiteDep, who: PrincipalDep) -> dict[str,
         "alerts": [a.to_json() for a in site.catalog.list_alerts(open_only=True)],
         "sites": reports(site, network_of(request), who),
         "sources": sources_status(site),
+        "mirror": {"mirror_of": site.mirror_of,  # the sync trace: routes/mirror.py
+                   "traces": [t.to_json() for t in site.catalog.list_traces()]},
     }
 
 

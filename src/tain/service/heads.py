@@ -1,0 +1,141 @@
+"""Head statements and the key chain on the site that signs (the primary).
+
+After every change the repository is marked dirty; one background thread computes the
+manifest digest of its head and signs a fresh head statement, off the commit path and
+coalesced (ten commits in a burst cost one or two manifest walks). The same thread
+re-signs a statement when a third of its validity is left. Mirrors sign nothing: they
+copy statements and the key chain from their upstream.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+from tain.core.signing import (
+    load_private_key,
+    new_private_key_pem,
+    private_key_pem,
+    public_key_text,
+)
+from tain.core.statements import (
+    HeadStatement,
+    Rotation,
+    head_from_json,
+    manifest_digest,
+    sign_head,
+    sign_rotation,
+)
+from tain.errors import Conflict, TainError
+from tain.service.site import Site
+
+log = logging.getLogger("tain.heads")
+RECHECK_SECONDS = 60.0
+
+
+def ensure_key_chain(site: Site) -> None:
+    """A primary whose chain is empty starts it with its key as the root."""
+    if site.mirror_of is None:
+        site.catalog.start_key_chain(site.public_key, site.clock())
+
+
+def sign_head_now(site: Site, repo: str) -> HeadStatement | None:
+    """Compute and store the head statement of ``repo`` (None when it is empty)."""
+    rev = site.catalog.get_repo(repo).head
+    if rev == 0:
+        return None
+    revision = site.catalog.get_revision(repo, rev)
+    digest = manifest_digest(site.catalog.iter_tree(repo, rev))
+    head = sign_head(site.key, HeadStatement(
+        repo, rev, revision.change_digest, digest,
+        site.clock() + site.config.signing.expires_seconds, ""), site.public_key)
+    site.catalog.put_head(repo, rev, head.to_json())
+    return head
+
+
+def rotate_key(site: Site, *, actor: str) -> Rotation:
+    """A new site key, handed over to by the old one; the old key file is kept beside
+    as ``signing.key.<seq>.retired``. Every head is signed again with the new key."""
+    site.check_writable()
+    ensure_key_chain(site)
+    chain = site.catalog.key_chain()
+    if chain[-1].new != site.public_key:
+        raise Conflict("the key file is not the last key of the site's key chain",
+                       hint="restore the current key file before rotating")
+    new_key = load_private_key(new_private_key_pem())
+    link = sign_rotation(site.key, Rotation(chain[-1].seq + 1, site.public_key,
+                                            public_key_text(new_key), site.clock()))
+    key_file: Path = site.config.key_file
+    retired = key_file.with_name(f"{key_file.name}.{chain[-1].seq}.retired")
+    os.replace(key_file, retired)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(private_key_pem(new_key))
+        fh.flush()
+        os.fsync(fh.fileno())
+    site.catalog.add_rotation(link, actor=actor)
+    site.key = new_key
+    for repo in site.catalog.list_repos():
+        sign_head_now(site, repo.name)
+    return link
+
+
+class HeadSigner:
+    """The background thread that keeps every head statement fresh."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self._dirty: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tain-heads", daemon=True)
+
+    def start(self) -> None:
+        ensure_key_chain(self.site)
+        self.site.on_change.append(self.mark)
+        with self._lock:
+            self._dirty.update(r.name for r in self.site.catalog.list_repos())
+        self._thread.start()
+        self._wake.set()
+
+    def mark(self, repo: str) -> None:
+        with self._lock:
+            self._dirty.add(repo)
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=15)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(RECHECK_SECONDS)
+            self._wake.clear()
+            if self.site.mirror_of is not None:
+                continue
+            with self._lock:
+                due, self._dirty = self._dirty, set()
+            due |= self._expiring()
+            for repo in sorted(due):
+                try:
+                    sign_head_now(self.site, repo)
+                except TainError as exc:
+                    log.warning("cannot sign the head of %s: %s", repo, exc)
+
+    def _expiring(self) -> set[str]:
+        out: set[str] = set()
+        left = self.site.config.signing.expires_seconds / 3
+        for repo in self.site.catalog.list_repos():
+            try:
+                raw = self.site.catalog.get_head(repo.name)
+                stale = raw is None or head_from_json(raw).expires - self.site.clock() < left \
+                    or head_from_json(raw).revision != repo.head
+            except TainError:
+                stale = True
+            if stale:
+                out.add(repo.name)
+        return out
