@@ -23,7 +23,7 @@ def _fact(check: SiteCheck, repos: list[RepoCheck]) -> SiteFact:
     broken = [r for r in repos if not r.ok and not r.reason.startswith("stale")]
     lags = [r for r in repos if r.lag_revisions is not None]
     up = check.up and not broken
-    reason = check.reason if not check.up else "; ".join(
+    reason = check.reason.removeprefix("down: ") if not check.up else "; ".join(
         f"{r.repo}: {r.reason}" for r in broken)
     left = [r.changed_at for r in repos if not r.in_rotation]
     return SiteFact(
