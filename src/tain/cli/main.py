@@ -68,6 +68,7 @@ app = typer.Typer(
     help="tain: verified, versioned copies of file trees on your own sites.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstrings are paragraphs: rewrapped, not hard-broken
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
