@@ -8,13 +8,12 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tain.cli.common import JsonOpt
 from tain.cli.output import Col, emit_json, emit_table, human_size, progress_sink, say, warn
-from tain.client import SiteClient
 from tain.config import load, parse_size
 from tain.errors import IntegrityError
 
@@ -30,20 +29,6 @@ PROBLEM_COLUMNS = (
 
 def register(app: typer.Typer) -> None:
     app.command("scrub")(scrub_command)
-
-
-class SiteSource:
-    """Another tain site (the upstream or a mirror) to fetch lost blobs from."""
-
-    def __init__(self, url: str, token: str | None) -> None:
-        self.name = url
-        self._client = SiteClient(url, token)
-
-    def fetch(self, repo: str, path: str, rev: int, out: BinaryIO) -> None:
-        self._client.download_to(repo, path, out, rev=rev)
-
-    def close(self) -> None:
-        self._client.close()
 
 
 def scrub_command(
@@ -77,18 +62,23 @@ def scrub_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Read every stored blob (or a rotating fraction), check its SHA-256, and repair bad
-    or missing copies from a good copy or another site. Exits 6 if problems remain."""
+    or missing copies from a good copy or another site (on a mirror: its upstream, unless
+    --repair-from names another). Exits 6 if problems remain."""
     config = load(site_dir, os.environ)
-    remote = SiteSource(repair_from, repair_token) if repair_from and not no_repair else None
+    from tain.mirror.remote import SiteSource, upstream_source
     from tain.service.scrub import ScrubOptions, scrub
     from tain.service.site import open_site
+
+    site = open_site(config)
+    remote = None
+    if not no_repair:  # a mirror repairs from its upstream unless told another site
+        remote = SiteSource(repair_from, repair_token) if repair_from else upstream_source(site)
 
     options = ScrubOptions(
         fraction=fraction if fraction is not None else config.scrub.fraction,
         rate_limit=parse_size(rate_limit) if rate_limit else config.scrub.rate_limit_bytes,
         repair=not no_repair, remote=remote, workers=workers, actor="tain-scrub",
     )
-    site = open_site(config)
     try:
         with progress_sink() as sink, _quiet_logs():
             report = scrub(site, options, progress=sink)
@@ -103,7 +93,7 @@ def scrub_command(
     if not report.ok:
         raise IntegrityError(
             f"{report.unrepaired} blob(s) still have problems",
-            hint="give another site with --repair-from URL" if not repair_from else None,
+            hint="give another site with --repair-from URL" if remote is None else None,
         )
 
 

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 import tain
 from tain.mirror.facts import site_facts
 from tain.mirror.lifecycle import start_replication
+from tain.mirror.remote import upstream_source
 from tain.server import console
 from tain.server.errors import install_error_handlers
 from tain.server.monitoring import install_monitoring
@@ -31,7 +32,8 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = worker_threads
         await run_in_threadpool(recover, site)
-        scheduler = site_scheduler(site)  # [scrub] every, [backup] every
+        # [scrub] every, [backup] every; a mirror's scrubs repair from its upstream
+        scheduler = site_scheduler(site, remote=lambda: upstream_source(site))
         scheduler.start()
         monitoring.start(jobs=lambda: scheduler.results)  # usage flushes, alert checks
         if health:

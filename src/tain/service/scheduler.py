@@ -14,11 +14,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tain.errors import Conflict, UsageError
 from tain.service.backup import dest_dir, last_backup_time, scheduled_backup
-from tain.service.scrub import ScrubOptions, last_run_time, scrub
+from tain.service.scrub import RemoteSource, ScrubOptions, last_run_time, scrub
 from tain.service.site import Site
 
 log = logging.getLogger("tain.scheduler")
@@ -117,8 +117,9 @@ class Scheduler:
             self._stop.wait(min(self._max_sleep, max(0.0, pause)))
 
 
-def site_jobs(site: Site) -> list[Job]:
-    """The jobs a site's config asks for: ``[scrub] every`` and ``[backup] every``."""
+def site_jobs(site: Site, remote: Callable[[], RemoteSource | None] | None = None) -> list[Job]:
+    """The jobs a site's config asks for: ``[scrub] every`` and ``[backup] every``.
+    ``remote`` gives another site to repair lost blobs from (a mirror's upstream)."""
     jobs: list[Job] = []
     scrub_cfg, backup_cfg = site.config.scrub, site.config.backup
     if scrub_cfg.every_seconds:
@@ -128,7 +129,14 @@ def site_jobs(site: Site) -> list[Job]:
         )
 
         def run_scrub(stop: threading.Event) -> None:
-            scrub(site, options, cancel=stop)
+            source = remote() if remote else None
+            try:
+                scrub(site, replace(options, remote=source), cancel=stop)
+            finally:
+                if source is not None:
+                    close = getattr(source, "close", None)
+                    if callable(close):
+                        close()
 
         jobs.append(Job("scrub", scrub_cfg.every_seconds, run_scrub,
                         lambda: last_run_time(site)))
@@ -150,6 +158,7 @@ def site_jobs(site: Site) -> list[Job]:
     return jobs
 
 
-def site_scheduler(site: Site) -> Scheduler:
-    return Scheduler(site_jobs(site), clock=site.clock)
+def site_scheduler(site: Site,
+                   remote: Callable[[], RemoteSource | None] | None = None) -> Scheduler:
+    return Scheduler(site_jobs(site, remote), clock=site.clock)
 
