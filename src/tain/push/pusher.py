@@ -25,6 +25,7 @@ from tain.push.upload import ChunkLocator, ChunkUploader, FileChunks, chunk_file
 COMMIT_BATCH = 50_000
 COMMIT_ATTEMPTS = 4
 CHANGE_ATTEMPTS = 3
+UPLOAD_WORKERS = 4  # requests in flight: the site stores one batch while the next is read
 
 
 @dataclass
@@ -86,7 +87,9 @@ class _PushSession:
             warnings=list(scan.warnings),
         )
         self.locator = ChunkLocator()
-        self.uploader = ChunkUploader(client, repo, self.locator, progress)
+        self.uploader = ChunkUploader(
+            client, repo, self.locator, progress, workers=UPLOAD_WORKERS
+        )
         self.chunked: dict[str, FileChunks] = {}
         self.attempts: Counter[str] = Counter()
         self.dropped: set[str] = set()
