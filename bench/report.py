@@ -10,6 +10,7 @@ from typing import Any
 
 from bench.results import Record, Results
 from bench.stats import ratio
+from bench.targets import render_targets
 
 MIB = 1 << 20
 
@@ -201,6 +202,10 @@ def render_markdown(results: Results) -> str:
         "Versions: " + "; ".join(f"{k}: {v}" for k, v in versions.items()),
         "",
         f"tain agent: {meta.get('tain_agent', '?')}.",
+        "",
+        "## Targets of the agent issue",
+        "",
+        render_targets(results.records),
         "",
         "## Ratios: tain / peer",
         "",
