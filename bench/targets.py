@@ -54,7 +54,8 @@ def _initial_push(records: Sequence[Record]) -> TargetRow:
 def _latency(records: Sequence[Record]) -> list[TargetRow]:
     agent = _find(records, "W6", "tain agent")
     peers = [r for r in records if r.workload == "W6" and r.status == "ok"
-             and r.group == (agent.group if agent else "") and not r.is_tain]
+             and r.group == (agent.group if agent else "") and not r.is_tain
+             and "default" not in r.variant]  # the peers at their fastest settings
     reference = "; ".join(
         f"{p.label} p50 {p.metrics.get('p50_s', 0):.2f} s, p99 {p.metrics.get('p99_s', 0):.2f} s"
         for p in peers
