@@ -1,9 +1,11 @@
 """``push_directory``: make a repository's head equal a local directory.
 
-Plan the changes against the remote head, ask which blobs the site lacks, chunk only
-those files, upload only the chunks the site lacks, and commit everything in one request
-with ``base_rev`` = the head that was read. The commit is idempotent (a client-made
-``commit_id``), so it is simply repeated after the site names data it still lacks.
+Plan the changes against the remote head, ask which blobs the site lacks, take the chunk
+lists of those files (made by the scan's one read of each new file, kept in the hash
+cache; read again only when missing or stale), upload only the chunks the site lacks,
+and commit everything in one request with ``base_rev`` = the head that was read. The
+commit is idempotent (a client-made ``commit_id``), so it is simply repeated after the
+site names data it still lacks.
 """
 
 from __future__ import annotations
