@@ -203,6 +203,8 @@ def render_markdown(results: Results) -> str:
         "",
         f"tain agent: {meta.get('tain_agent', '?')}.",
         "",
+        *([f"Code under test: {meta['code_under_test']}.", ""]
+          if meta.get("code_under_test") else []),
         "## Targets of the agent issue",
         "",
         render_targets(results.records),
