@@ -389,3 +389,33 @@ def test_group_on_a_full_disk_is_a_storage_error_and_leaves_nothing(
             group.finish()
     assert not any(root.glob("blobs/*/*"))
     assert tmp_files([root]) == []
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_a_blob_just_stored_is_not_hashed_again_by_its_first_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, grouped: bool
+) -> None:
+    """Its bytes were hashed on their way in; publishing links it at once."""
+    import tain.store.local as local_module
+
+    store = LocalStore([tmp_path / "data"])
+    data = os.urandom(100_000)
+    if grouped:
+        with store.blob_group() as group:
+            with group.new_blob() as writer:
+                writer.write(data)
+                sha = writer.commit()
+            group.finish()
+    else:
+        sha = put(store, data)
+
+    def no_rehash(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a blob just stored was hashed again")
+
+    monkeypatch.setattr(local_module.hashlib, "file_digest", no_rehash)
+    assert store.local_path(sha) == tmp_path / "data" / "blobs" / sha[:2] / sha
+    assert read(store, sha) == data
+    monkeypatch.undo()
+    flip_first_byte(store.local_path(sha) or Path())  # a later change is still caught
+    with pytest.raises(IntegrityError):
+        store.open(sha)

@@ -492,6 +492,15 @@ class LocalStore:
             else:
                 log.warning("repaired blob copy %s from %s", path, good)
 
+    def _remember_verified(self, sha256: str, dirs: Iterable[Path]) -> None:
+        """Note the copies just placed in ``dirs`` as verified: their bytes were hashed
+        on their way in, so the first read (publishing links them at once) need not hash
+        them again. Call it after the temp name is gone (an unlink changes the ctime)."""
+        for parent in dirs:
+            final = parent / sha256
+            with contextlib.suppress(OSError):
+                self._verified.add(_stat_key(final, final.stat()))
+
     def _is_good_copy(self, path: Path, sha256: str) -> bool:
         try:
             f = self._open_copy(path, sha256)
@@ -621,11 +630,12 @@ class LocalBlobWriter(AbortOnExit):
             os.fsync(fd)
             self._fd = None
             os.close(fd)
-            self._store._publish(sha, path, self._root)
+            placed = self._store._publish(sha, path, self._root)
         except OSError as exc:
             raise _storage_error("write a blob", self._root, exc) from exc
         finally:
             self.abort()
+        self._store._remember_verified(sha, placed)
         return sha
 
     def abort(self) -> None:

@@ -76,14 +76,14 @@ class LocalBlobGroup:
         try:
             with ThreadPoolExecutor(min(SYNC_THREADS, len(pending))) as pool:
                 list(pool.map(_fsync_file, (temp for _, temp, _ in pending)))
-                dirs: set[Path] = set()
-                for placed in pool.map(self._place, pending):
-                    dirs.update(placed)
-                list(pool.map(fsync_dir, sorted(dirs)))
+                placed = list(pool.map(self._place, pending))
+                list(pool.map(fsync_dir, sorted({d for dirs in placed for d in dirs})))
         except OSError as exc:
             raise StorageError(f"cannot store a group of blobs: {exc.strerror or exc}") from exc
         finally:
             _remove(temp for _, temp, _ in pending)
+        for (sha256, _, _), dirs in zip(pending, placed, strict=True):
+            self._store._remember_verified(sha256, dirs)
 
     def discard(self) -> None:
         with self._lock:
