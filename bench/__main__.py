@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -30,7 +31,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-setup", action="store_true",
                         help="do not install missing tools")
     parser.add_argument("--only", choices=runner.ALL_WORKLOADS, action="append",
-                        help="run only these groups: sync (W1-W5), latency (W6), download (W7)")
+                        help="run only these groups: sync (W1-W5), latency (W6), download "
+                             "(W7), targets (T1 repeated initial sync, T3 agent memory)")
+    parser.add_argument("--agent-files", type=int, default=None, metavar="N",
+                        help="T3: files in the agent's tree (default 100,000; quick 20,000)")
     parser.add_argument("--render", type=Path, metavar="JSON",
                         help="only write the .md and .png of an existing results file")
     return parser.parse_args(argv)
@@ -44,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         charts.write_chart(results, args.render.with_suffix(".png"))
         return 0
     scale = QUICK if args.quick else FULL
+    if args.agent_files is not None:
+        scale = dataclasses.replace(scale, agent_files=args.agent_files)
     if not args.skip_setup:
         setup.ensure_tools(lambda m: print(m, file=sys.stderr, flush=True))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"tain-bench-{scale.name}-"))

@@ -10,6 +10,7 @@ from typing import Any
 
 from bench.results import Record, Results
 from bench.stats import ratio
+from bench.targets import render_targets
 
 MIB = 1 << 20
 
@@ -201,6 +202,12 @@ def render_markdown(results: Results) -> str:
         "Versions: " + "; ".join(f"{k}: {v}" for k, v in versions.items()),
         "",
         f"tain agent: {meta.get('tain_agent', '?')}.",
+        "",
+        *([f"Code under test: {meta['code_under_test']}.", ""]
+          if meta.get("code_under_test") else []),
+        "## Targets of the agent issue",
+        "",
+        render_targets(results.records),
         "",
         "## Ratios: tain / peer",
         "",

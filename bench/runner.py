@@ -23,6 +23,7 @@ from bench.cases_sync import (
     TainPushSync,
     build_source,
 )
+from bench.cases_targets import TargetCases
 from bench.context import Context
 from bench.facts import CAVEATS, machine_facts, tool_versions
 from bench.measure import background_loopback_rate
@@ -33,7 +34,7 @@ from bench.results import Results
 from bench.scale import Scale
 from bench.workloads import plan_tree
 
-ALL_WORKLOADS = ("sync", "latency", "download")
+ALL_WORKLOADS = ("sync", "latency", "download", "targets")
 
 
 @dataclass
@@ -122,6 +123,8 @@ def _run_cases(ctx: Context, stack: ExitStack, workloads: tuple[str, ...]) -> No
         stack.callback(latency.stop_all)
         latency.run()
     configs["rsyncd.conf"] = rsyncd.config_text()
+    if "targets" in workloads:
+        TargetCases(ctx, rsyncd, site).run()
     if "download" in workloads:
         if "sync" not in workloads:
             site.push(ctx.source, timeout=ctx.long_timeout)

@@ -31,6 +31,10 @@ class Scale:
     concurrency: int
     resync_repeats: int
     download_repeats: int
+    target_rounds: int = 3
+    """T1: initial syncs of the W1 tree per tool, alternating (medians)."""
+    agent_files: int = 100_000
+    """T3: files in the tree whose agent memory is measured (the target is at 1,000,000)."""
 
     @property
     def rename_files(self) -> int:
@@ -75,4 +79,5 @@ QUICK = Scale(
     concurrency=32,
     resync_repeats=2,
     download_repeats=2,
+    agent_files=20_000,
 )

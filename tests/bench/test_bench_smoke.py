@@ -13,6 +13,7 @@ from bench.report import ratio_rows, render_ratio_table, render_summary
 from bench.results import Record
 from bench.scale import QUICK
 from bench.stats import percentile, ratio, summarize
+from bench.targets import render_targets, target_rows
 from bench.treesum import compare, digest_tree
 from bench.workloads import (
     apply_edits,
@@ -145,3 +146,35 @@ def test_digests_skip_syncthing_markers(tmp_path: Path) -> None:
     (tmp_path / "a").write_bytes(b"hello")
     sums = digest_tree(tmp_path)
     assert sums == {"a": (5, hashlib.sha256(b"hello").hexdigest())}
+
+
+def test_targets_are_judged_from_the_records() -> None:
+    records = [
+        Record("T1", "initial sync, repeated", "tain push", metrics={"wall_s": 3.0}),
+        Record("T1", "initial sync, repeated", "rsync", metrics={"wall_s": 2.0}),
+        Record("W6", "burst", "tain agent", group="watch", metrics={"p50_s": 0.8, "p99_s": 3.5}),
+        Record("W6", "burst", "lsyncd", "delay 1 s", group="watch",
+               metrics={"p50_s": 1.2, "p99_s": 1.3}),
+        Record("T3", "agent", "tain agent", metrics={
+            "files": 1_000_000, "peak_rss_mib": 70.0, "peak_rss_mib_per_1000_files": 0.07}),
+    ]
+    rows = {r.target.split(",")[0].split(" <")[0]: r for r in target_rows(records)}
+    assert rows["initial push"].verdict == "missed"
+    assert rows["initial push"].measured.startswith("1.50x")
+    assert rows["change to commit p50"].verdict == "met"
+    assert rows["change to commit p99"].verdict == "missed"
+    assert "lsyncd (delay 1 s) p50 1.20 s" in rows["change to commit p50"].reference
+    assert rows["agent RSS"].verdict == "met"
+    small = [r for r in records if r.workload != "T3"] + [Record(
+        "T3", "agent", "tain agent", metrics={
+            "files": 20_000, "peak_rss_mib": 50.0, "peak_rss_mib_per_1000_files": 2.5})]
+    assert [r.verdict for r in target_rows(small)][-1] == "n/a at this size"
+    assert "| initial push" in render_targets(records)
+
+
+def test_targets_fall_back_to_the_single_w1_run_or_say_not_measured() -> None:
+    w1 = [Record("W1", "initial sync", "tain push", metrics={"wall_s": 1.0}),
+          Record("W1", "initial sync", "rsync", metrics={"wall_s": 2.0})]
+    first = target_rows(w1)[0]
+    assert first.verdict == "met" and "one run" in first.measured
+    assert {r.verdict for r in target_rows([])} == {"n/a"}

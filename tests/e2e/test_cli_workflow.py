@@ -66,6 +66,8 @@ def test_push_mirror_edit_rename_and_read_back(running_site: RunningSite, tmp_pa
     ok(running_site, "repo", "create", "m", "--public")
     first = json.loads(ok(running_site, "push", str(src), "-r", "m", "--json"))
     assert first["revision"] == 1
+    sizes = sum(p.stat().st_size for p in src.rglob("*") if p.is_file() and not p.is_symlink())
+    assert first["bytes_hashed"] == sizes  # each new file is read once: hashed and chunked
     published = running_site.site_dir / "published" / "m"
     assert snapshot(published) == snapshot(src)
 

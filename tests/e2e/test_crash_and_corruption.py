@@ -7,13 +7,15 @@ import hashlib
 import os
 import random
 import threading
+import time
 import uuid
 from pathlib import Path
 
 import httpx
 
+from tain.core.digests import blake3_hex
 from tests.conftest import BOTH_CATALOGS, RunningSite, SiteProcess
-from tests.e2e.protocol import push_files
+from tests.e2e.protocol import frames, push_files, put_change
 
 pytestmark = BOTH_CATALOGS
 
@@ -89,3 +91,50 @@ def test_kill9_during_push_then_retry_completes(
     leftovers = [p for p in (proc.site_dir / "published").rglob("*.tain-tmp")]
     assert leftovers == []
     assert os.path.islink(proc.site_dir / "published" / "crash")
+
+
+def _commit_quietly(url: str, token: str, body: dict[str, object]) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=120) as c, contextlib.suppress(
+        httpx.HTTPError
+    ):
+        c.post("/api/v1/repos/crash/commits", json=body)
+
+
+def test_kill9_during_a_grouped_commit_of_many_small_files(
+    site_process: tuple[SiteProcess, str],
+) -> None:
+    """The commit of many new small files writes and fsyncs their blobs as one group;
+    killed at any point of it, no blob is visible that is not whole, and the same commit
+    sent again completes."""
+    proc, token = site_process
+    headers = {"Authorization": f"Bearer {token}"}
+    rng = random.Random(9)
+    files = {f"d{i % 20}/f{i}.txt": rng.randbytes(2000 + i) for i in range(600)}
+    body = {"changes": [put_change(p, d) for p, d in files.items()],
+            "commit_id": str(uuid.uuid4())}
+    with httpx.Client(base_url=proc.url, headers=headers, timeout=60) as c:
+        c.post("/api/v1/repos", json={"name": "crash"}).raise_for_status()
+        push_files(c, "crash", {"base.txt": b"base"})
+        items = [(blake3_hex(d), d) for d in files.values()]
+        for start in range(0, len(items), 300):
+            c.post("/api/v1/repos/crash/chunks",
+                   content=frames(dict(items[start : start + 300]))).raise_for_status()
+    blobs_dir = proc.site_dir / "blobs"
+    committer = threading.Thread(target=_commit_quietly, args=(proc.url, token, body))
+    committer.start()
+    deadline = time.monotonic() + 60
+    while not any((blobs_dir / "tmp").glob("adopt-*")) and time.monotonic() < deadline:
+        time.sleep(0.002)  # poll: kill while the group is under way
+    proc.kill()
+    committer.join(timeout=60)
+    for blob in (blobs_dir / "blobs").rglob("*"):
+        if blob.is_file():
+            assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name
+    proc.start()
+    with httpx.Client(base_url=proc.url, headers=headers, timeout=120) as c:
+        assert c.get("/api/v1/repos/crash").json()["head"] in (1, 2)
+        result, _ = push_files(c, "crash", files, commit_id=str(body["commit_id"]))
+        assert result["revision"]["number"] == 2
+        for path in list(files)[::37]:
+            assert c.get(f"/crash/{path}").content == files[path]

@@ -12,6 +12,7 @@ import tain.push.scan as scan_module
 from tain.core.manifest import Kind
 from tain.push.cache import HashCache, default_cache_path
 from tain.push.scan import scan_directory
+from tain.push.snapshot import FileChunks
 
 
 def sha(data: bytes) -> str:
@@ -87,7 +88,7 @@ def test_unreadable_file_is_skipped(tree: Path, monkeypatch: pytest.MonkeyPatch)
     # chmod 0 does not stop root (CI runs as root), so the read itself is made to fail
     real_hash = scan_module.hash_file
 
-    def deny(path: str, location: Path, **kw: int) -> tuple[str, os.stat_result]:
+    def deny(path: str, location: Path, **kw: int) -> FileChunks:
         if path == "top.txt":
             raise PermissionError(13, "Permission denied", str(location))
         return real_hash(path, location, **kw)

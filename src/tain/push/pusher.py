@@ -1,9 +1,11 @@
 """``push_directory``: make a repository's head equal a local directory.
 
-Plan the changes against the remote head, ask which blobs the site lacks, chunk only
-those files, upload only the chunks the site lacks, and commit everything in one request
-with ``base_rev`` = the head that was read. The commit is idempotent (a client-made
-``commit_id``), so it is simply repeated after the site names data it still lacks.
+Plan the changes against the remote head, ask which blobs the site lacks, take the chunk
+lists of those files (made by the scan's one read of each new file, kept in the hash
+cache; read again only when missing or stale), upload only the chunks the site lacks,
+and commit everything in one request with ``base_rev`` = the head that was read. The
+commit is idempotent (a client-made ``commit_id``), so it is simply repeated after the
+site names data it still lacks.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tain.push.upload import ChunkLocator, ChunkUploader, FileChunks, chunk_file
 COMMIT_BATCH = 50_000
 COMMIT_ATTEMPTS = 4
 CHANGE_ATTEMPTS = 3
+UPLOAD_WORKERS = 4  # requests in flight: the site stores one batch while the next is read
 
 
 @dataclass
@@ -86,7 +89,9 @@ class _PushSession:
             warnings=list(scan.warnings),
         )
         self.locator = ChunkLocator()
-        self.uploader = ChunkUploader(client, repo, self.locator, progress)
+        self.uploader = ChunkUploader(
+            client, repo, self.locator, progress, workers=UPLOAD_WORKERS
+        )
         self.chunked: dict[str, FileChunks] = {}
         self.attempts: Counter[str] = Counter()
         self.dropped: set[str] = set()

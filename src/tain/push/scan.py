@@ -1,14 +1,13 @@
 """Scanning a local directory into repository entries.
 
-Files get their SHA-256 (through the hash cache), symlinks are kept as links and never
-followed, directories become ``Kind.DIR`` entries. Whatever tain cannot or must not
-store (unreadable files, names that are not valid paths, links pointing outside the
-directory, sockets, fifos, devices) is skipped with a warning.
+Files get their SHA-256 and chunk list from one read (through the hash cache), symlinks
+are kept as links and never followed, directories become ``Kind.DIR`` entries. Whatever
+tain cannot or must not store (unreadable files, names that are not valid paths, links
+pointing outside the directory, sockets, fifos, devices) is skipped with a warning.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Collection
@@ -20,16 +19,9 @@ from tain.core.paths import check_symlink_target, normalize_path
 from tain.errors import InvalidPath, UsageError
 from tain.push.cache import FileStamp, HashCache
 from tain.push.progress import NullProgress, ProgressSink
-
-HASH_ATTEMPTS = 3
-
-
-class FileChanged(Exception):
-    """A file kept changing while it was read; its content is not a snapshot."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(f"{path} changed while it was read")
-        self.path = path
+from tain.push.snapshot import HASH_ATTEMPTS as HASH_ATTEMPTS
+from tain.push.snapshot import FileChanged as FileChanged
+from tain.push.snapshot import FileChunks, chunk_file
 
 
 @dataclass
@@ -42,18 +34,10 @@ class ScanResult:
     files_scanned: int = 0
 
 
-def hash_file(
-    path: str, location: Path, *, attempts: int = HASH_ATTEMPTS
-) -> tuple[str, os.stat_result]:
-    """SHA-256 of a file and its stat, read again while the file changes under us."""
-    for _ in range(attempts):
-        with location.open("rb") as f:
-            before = os.fstat(f.fileno())
-            digest = hashlib.file_digest(f, "sha256").hexdigest()
-        after = location.lstat()
-        if FileStamp.of(before) == FileStamp.of(after):
-            return digest, after
-    raise FileChanged(path)
+def hash_file(path: str, location: Path, *, attempts: int = HASH_ATTEMPTS) -> FileChunks:
+    """SHA-256 and chunk list of a file from one read, read again while it changes: a
+    new file is then never read a second time to be chunked for its upload."""
+    return chunk_file(path, location, attempts=attempts)
 
 
 class _Scanner:
@@ -135,18 +119,21 @@ class _Scanner:
     def _add_file(self, path: str, location: Path, st: os.stat_result) -> None:
         cached = self.cache.lookup(path, FileStamp.of(st))
         if cached is not None:
-            sha256 = cached.sha256
+            sha256, mode, mtime_ns, size = (
+                cached.sha256, st.st_mode & 0o7777, st.st_mtime_ns, st.st_size
+            )
         else:
             try:
-                sha256, st = hash_file(path, location)
+                snap = hash_file(path, location)
             except (OSError, FileChanged) as exc:
                 self._warn(f"{path}: cannot read ({_reason(exc)}); skipped")
                 return
-            self.result.bytes_hashed += st.st_size
-            self.cache.store(path, FileStamp.of(st), sha256)
-        self.result.entries[path] = Entry(
-            path, Kind.FILE, st.st_mode & 0o7777, st.st_mtime_ns, sha256, st.st_size
-        )
+            self.result.bytes_hashed += snap.stamp.size
+            self.cache.store(path, snap.stamp, snap.sha256, snap.chunks)
+            sha256, mode, mtime_ns, size = (
+                snap.sha256, snap.mode, snap.stamp.mtime_ns, snap.stamp.size
+            )
+        self.result.entries[path] = Entry(path, Kind.FILE, mode, mtime_ns, sha256, size)
         self.result.files[path] = location
         self.result.files_scanned += 1
 

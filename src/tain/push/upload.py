@@ -9,81 +9,20 @@ file's stamp; a mismatch raises ``FileChanged`` so the pusher chunks that file a
 
 from __future__ import annotations
 
-import hashlib
 import os
-import stat
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from pathlib import Path
-
-from pyfastcdc.cy import FastCDC
 
 from tain.client import SiteClient, UploadResult, encode_chunk_frames
-from tain.core.chunking import AVG_CHUNK, MAX_CHUNK, MIN_CHUNK, ChunkRef
+from tain.core.chunking import ChunkRef
 from tain.core.digests import blake3_hex
-from tain.push.cache import FileStamp
 from tain.push.progress import ProgressSink
-from tain.push.scan import HASH_ATTEMPTS, FileChanged
+from tain.push.snapshot import FileChanged
+from tain.push.snapshot import FileChunks as FileChunks
+from tain.push.snapshot import chunk_file as chunk_file
+from tain.push.snapshot import read_snapshot as read_snapshot
 
 UPLOAD_BATCH_BYTES = 16 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class FileChunks:
-    """One snapshot of a file: its digest, stamp, mode and chunks."""
-
-    path: str
-    location: Path
-    stamp: FileStamp
-    mode: int
-    sha256: str
-    chunks: tuple[ChunkRef, ...]
-
-    def chunk_pairs(self) -> tuple[tuple[str, int], ...]:
-        return tuple((c.digest, c.length) for c in self.chunks)
-
-
-def chunk_file(path: str, location: Path, *, attempts: int = HASH_ATTEMPTS) -> FileChunks:
-    """Chunk and hash a file in one pass; retry while it changes under us."""
-    for _ in range(attempts):
-        try:
-            return read_snapshot(path, location)
-        except FileChanged:
-            continue
-    raise FileChanged(path)
-
-
-def read_snapshot(path: str, location: Path) -> FileChunks:
-    """One pass over a regular file (never through a symlink): SHA-256 and chunks.
-
-    Raises ``FileChanged`` when the file's stamp (size, mtime, ctime, inode) moved
-    during the pass or the path stopped naming a regular file, ``OSError`` when it
-    cannot be opened (``FileNotFoundError`` when it vanished).
-    """
-    fd = os.open(location, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    with open(fd, "rb", buffering=0) as f:
-        before = os.fstat(fd)
-        if not stat.S_ISREG(before.st_mode):
-            raise FileChanged(path)
-        refs, sha, size = [], hashlib.sha256(), 0
-        for c in _cutter().cut_stream(f):
-            refs.append(ChunkRef(blake3_hex(c.data), c.offset, c.length))
-            sha.update(c.data)
-            size += c.length
-    try:
-        after = location.lstat()
-    except FileNotFoundError as exc:
-        raise FileChanged(path) from exc
-    stamp = FileStamp.of(after)
-    if FileStamp.of(before) != stamp or size != stamp.size:
-        raise FileChanged(path)
-    return FileChunks(path, location, stamp, after.st_mode & 0o7777, sha.hexdigest(), tuple(refs))
-
-
-def _cutter() -> FastCDC:
-    """The same cut points as ``tain.core.chunking`` (same parameters), from a stream."""
-    return FastCDC(avg_size=AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
 
 
 class ChunkLocator:

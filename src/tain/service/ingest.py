@@ -27,7 +27,7 @@ from tain.errors import (
     NotFound,
     PayloadTooLarge,
 )
-from tain.store.base import BlobStore
+from tain.store.base import BlobGroup, BlobStore
 
 _FRAME_HEAD = struct.Struct(">32sI")
 ASSEMBLY_THREADS = 8
@@ -99,23 +99,31 @@ def assemble_blobs(
     (with their chunk index) in the catalog in one transaction."""
     located = catalog.locate_chunks(d for _, _, chunks in blobs for d, _ in chunks)
 
-    def one(blob: tuple[str, int, Sequence[tuple[str, int]]]) -> tuple[str, int, list[ChunkRef]]:
-        sha, size, chunks = blob
-        return sha, size, _assemble(store, located, sha, size, chunks)
+    with store.blob_group() as group:
 
-    # Each blob ends in two fsyncs; several in flight hide the device's latency.
-    with ThreadPoolExecutor(max_workers=ASSEMBLY_THREADS) as pool:
-        done = list(pool.map(one, blobs))
+        def one(
+            blob: tuple[str, int, Sequence[tuple[str, int]]],
+        ) -> tuple[str, int, list[ChunkRef]]:
+            sha, size, chunks = blob
+            return sha, size, _assemble(store, group, located, sha, size, chunks)
+
+        # Reading, hashing and writing overlap in threads; the fsyncs are shared by
+        # the whole group (finish), which ends before the catalog hears of any blob.
+        with ThreadPoolExecutor(max_workers=ASSEMBLY_THREADS) as pool:
+            done = list(pool.map(one, blobs))
+        group.finish()
     catalog.add_blobs(done)
 
 
 def _assemble(
-    store: BlobStore, located: Mapping[str, ChunkLocation], sha256: str, size: int,
-    chunks: Sequence[tuple[str, int]],
+    store: BlobStore, group: BlobGroup, located: Mapping[str, ChunkLocation], sha256: str,
+    size: int, chunks: Sequence[tuple[str, int]],
 ) -> list[ChunkRef]:
+    if len(chunks) == 1 and chunks[0][1] == size and group.adopt_chunk(sha256, *chunks[0]):
+        return [ChunkRef(chunks[0][0], 0, size)]
     refs: list[ChunkRef] = []
     offset = 0
-    with store.new_blob() as writer, _SourceBlobs(store) as sources:
+    with group.new_blob() as writer, _SourceBlobs(store) as sources:
         for digest, length in chunks:
             data = _chunk_data(store, sources, located.get(digest), digest)
             if len(data) != length:

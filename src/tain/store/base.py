@@ -25,6 +25,17 @@ Blobs
     ``has_blobs(shas)`` returns the subset present. ``iter_blobs()`` yields every
     blob name (for gc and scrub). ``size(sha)`` raises ``NotFound`` when absent.
 
+Groups
+    ``blob_group()`` returns a ``BlobGroup`` for writing many blobs at once: its
+    ``new_blob()`` writers check the digest on ``commit`` as usual, and every blob so
+    committed is durable and visible under its name at the latest when ``finish()``
+    returns (a backend may publish each on its own commit, or all together, as the
+    local store does to share fsyncs). Leaving the ``with`` block without ``finish``
+    discards what is still pending; no blob is ever partly visible.
+    ``adopt_chunk(sha, digest, size)`` commits blob ``sha`` from the staged chunk
+    ``digest`` when that chunk is all of it and intact (both digests checked), without
+    copying where the backend can; False (and nothing done) otherwise.
+
 Chunks (staging)
     ``put_chunk(digest, data)`` stores an uploaded chunk after checking that
     ``blake3(data) == digest`` (``DigestMismatch`` otherwise); idempotent.
@@ -84,8 +95,54 @@ class AbortOnExit:
         self.abort()
 
 
+class BlobGroup(Protocol):
+    def new_blob(self) -> BlobWriter: ...
+
+    def adopt_chunk(self, sha256: str, digest: str, size: int) -> bool: ...
+
+    def finish(self) -> None: ...
+
+    def __enter__(self) -> BlobGroup: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class ImmediateGroup:
+    """A ``BlobGroup`` for backends whose writers publish each blob on ``commit``."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self._store = store
+
+    def new_blob(self) -> BlobWriter:
+        return self._store.new_blob()
+
+    def adopt_chunk(self, sha256: str, digest: str, size: int) -> bool:
+        return False
+
+    def finish(self) -> None:
+        return None
+
+    def __enter__(self) -> ImmediateGroup:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
 class BlobStore(Protocol):
     def new_blob(self) -> BlobWriter: ...
+
+    def blob_group(self) -> BlobGroup: ...
 
     def open(self, sha256: str) -> BinaryIO: ...
 

@@ -37,7 +37,7 @@ import itertools
 import logging
 import os
 import re
-import tempfile
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -49,6 +49,7 @@ from tain.core.digests import blake3_hex, is_digest
 from tain.errors import DigestMismatch, IntegrityError, NotFound, StorageError, UsageError
 from tain.store.base import AbortOnExit
 from tain.store.durable import fsync_dir
+from tain.store.local_group import LocalBlobGroup
 from tain.store.scrub import (
     BlobCheck,
     CopyCheck,
@@ -69,6 +70,8 @@ VERIFIED_CACHE_SIZE = 100_000
 _FANOUT = re.compile(r"^[0-9a-f]{2}$")
 
 StatKey = tuple[str, int, int, int, int]
+_TEMP_TOKEN = secrets.token_hex(4)
+_TEMP_COUNTER = itertools.count()
 
 
 class LocalStore:
@@ -93,6 +96,9 @@ class LocalStore:
     def new_blob(self) -> LocalBlobWriter:
         root, fd, path = self._open_blob_temp()
         return LocalBlobWriter(self, root, fd, path)
+
+    def blob_group(self) -> LocalBlobGroup:
+        return LocalBlobGroup(self)
 
     def open(self, sha256: str) -> BinaryIO:
         f, _ = self._open_verified(sha256)
@@ -181,6 +187,31 @@ class LocalStore:
             _unlink_quietly(path)
             raise IntegrityError(f"staged chunk {digest} is corrupt", hint="upload it again")
         return data
+
+    def _adopt_staged(self, digest: str, sha256: str, size: int) -> Path | None:
+        """A temp name (hard link) for the staged chunk ``digest`` when its bytes are
+        exactly blob ``sha256`` (both digests checked now), made read-only like a blob;
+        None when it is absent or does not match. The caller fsyncs and places it."""
+        root = self.data_dirs[0]
+        if not is_digest(digest):
+            return None
+        try:
+            temp = _link_to_temp(_chunk_path(root, digest), root, "adopt-")
+        except OSError:
+            return None
+        try:
+            with open(temp, "rb") as f:
+                data = f.read(size + 1)
+                good = (len(data) == size and blake3_hex(data) == digest
+                        and hashlib.sha256(data).hexdigest() == sha256)
+                if good:
+                    os.fchmod(f.fileno(), BLOB_MODE)
+        except OSError:
+            good = False
+        if not good:
+            _unlink_quietly(temp)
+            return None
+        return temp
 
     def has_chunks(self, digests: Iterable[str]) -> set[str]:
         root = self.data_dirs[0]
@@ -306,30 +337,36 @@ class LocalStore:
             return root, fd, path
         raise StorageError("cannot create a temp file in any data dir: " + "; ".join(failures))
 
-    def _publish(self, sha256: str, src: Path, src_root: Path) -> None:
+    def _publish(
+        self, sha256: str, src: Path, src_root: Path, *, sync_dirs: bool = True
+    ) -> list[Path]:
         """Put the complete, fsynced temp file ``src`` in place in ``copies`` dirs: the
-        best ones by rank, passing over a dir that is unavailable or fails."""
-        placed = 0
+        best ones by rank, passing over a dir that is unavailable or fails. Returns the
+        directories it linked into; with ``sync_dirs`` False the caller fsyncs them."""
+        placed: list[Path] = []
         first_error: StorageError | None = None
         for root in self._ranked(sha256):
-            if placed == self.copies:
-                return
+            if len(placed) == self.copies:
+                return placed
             if not root.is_dir():
                 log.warning("data dir %s is unavailable: blob %s goes elsewhere", root, sha256)
                 continue
             try:
-                self._place(sha256, src, root, own=root == src_root)
+                placed.append(self._place(sha256, src, root, own=root == src_root,
+                                          sync_dir=sync_dirs))
             except StorageError as exc:
                 log.warning("%s", exc)
                 first_error = first_error or exc
                 continue
-            placed += 1
-        if placed < self.copies:
+        if len(placed) < self.copies:
             raise first_error or StorageError(
-                f"blob {sha256}: only {placed} of {self.copies} data dirs are available"
+                f"blob {sha256}: only {len(placed)} of {self.copies} data dirs are available"
             )
+        return placed
 
-    def _place(self, sha256: str, src: Path, root: Path, *, own: bool) -> None:
+    def _place(
+        self, sha256: str, src: Path, root: Path, *, own: bool, sync_dir: bool = True
+    ) -> Path:
         final = _blob_path(root, sha256)
         tmp: Path | None = None
         try:
@@ -337,7 +374,9 @@ class LocalStore:
             if not own:
                 tmp = _copy_to_temp(src, root, sha256)
             self._link_into_place(tmp or src, final, sha256)
-            fsync_dir(final.parent)
+            if sync_dir:
+                fsync_dir(final.parent)
+            return final.parent
         except OSError as exc:
             raise _storage_error("store a blob", root, exc) from exc
         finally:
@@ -453,6 +492,15 @@ class LocalStore:
             else:
                 log.warning("repaired blob copy %s from %s", path, good)
 
+    def _remember_verified(self, sha256: str, dirs: Iterable[Path]) -> None:
+        """Note the copies just placed in ``dirs`` as verified: their bytes were hashed
+        on their way in, so the first read (publishing links them at once) need not hash
+        them again. Call it after the temp name is gone (an unlink changes the ctime)."""
+        for parent in dirs:
+            final = parent / sha256
+            with contextlib.suppress(OSError):
+                self._verified.add(_stat_key(final, final.stat()))
+
     def _is_good_copy(self, path: Path, sha256: str) -> bool:
         try:
             f = self._open_copy(path, sha256)
@@ -534,8 +582,12 @@ class LocalStore:
 class LocalBlobWriter(AbortOnExit):
     """Streams a blob into a temp file, hashing on the way; ``commit`` publishes it."""
 
-    def __init__(self, store: LocalStore, root: Path, fd: int, path: Path) -> None:
+    def __init__(
+        self, store: LocalStore, root: Path, fd: int, path: Path,
+        group: LocalBlobGroup | None = None,
+    ) -> None:
         self._store = store
+        self._group = group
         self._root = root
         self._fd: int | None = fd
         self._path: Path | None = path
@@ -570,14 +622,20 @@ class LocalBlobWriter(AbortOnExit):
             )
         try:
             os.fchmod(fd, BLOB_MODE)
+            if self._group is not None:  # the group fsyncs and publishes it later
+                self._fd = self._path = None
+                os.close(fd)
+                self._group.add(sha, path, self._root)
+                return sha
             os.fsync(fd)
             self._fd = None
             os.close(fd)
-            self._store._publish(sha, path, self._root)
+            placed = self._store._publish(sha, path, self._root)
         except OSError as exc:
             raise _storage_error("write a blob", self._root, exc) from exc
         finally:
             self.abort()
+        self._store._remember_verified(sha, placed)
         return sha
 
     def abort(self) -> None:
@@ -648,8 +706,20 @@ def _prepare(root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
         for sub in ("blobs", "chunks", "tmp"):
             (root / sub).mkdir(exist_ok=True)
+        for sub in ("blobs", "chunks"):
+            _make_fanout(root / sub)
     except OSError as exc:
         log.warning("data dir %s is unavailable: %s", root, exc.strerror or exc)
+
+
+def _make_fanout(top: Path) -> None:
+    """The 256 fan-out dirs, made up front: the first push of many files then does not
+    pay a mkdir and two directory fsyncs for each of them on its way."""
+    missing = [top / f"{i:02x}" for i in range(256) if not (top / f"{i:02x}").is_dir()]
+    for path in missing:
+        path.mkdir(exist_ok=True)
+    if missing:
+        fsync_dir(top)
 
 
 def _blob_path(root: Path, sha256: str) -> Path:
@@ -678,6 +748,9 @@ def _storage_error(action: str, root: Path, exc: OSError) -> StorageError:
 def _ensure_dirs(root: Path, *parts: str) -> Path:
     """Create ``root/parts...`` but never ``root``: a data dir that vanished while
     running (a pulled disk) is an error, not silently recreated."""
+    full = root.joinpath(*parts)
+    if os.path.isdir(full):
+        return full
     path = root
     for part in parts:
         parent, path = path, path / part
@@ -690,8 +763,33 @@ def _ensure_dirs(root: Path, *parts: str) -> Path:
 
 
 def _new_temp(root: Path, prefix: str) -> tuple[int, Path]:
-    fd, name = tempfile.mkstemp(prefix=prefix, dir=_ensure_dirs(root, "tmp"))
-    return fd, Path(name)
+    """A new, empty, private temp file. Names are unique per process by a counter (a
+    leftover from an earlier process with the same pid and token is skipped), which is
+    cheaper than ``tempfile``'s random names for thousands of small blobs."""
+    tmp = _ensure_dirs(root, "tmp")
+    while True:
+        path = _temp_name(tmp, prefix)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            continue
+        return fd, path
+
+
+def _temp_name(tmp: Path, prefix: str) -> Path:
+    return tmp / f"{prefix}{os.getpid()}-{_TEMP_TOKEN}-{next(_TEMP_COUNTER)}"
+
+
+def _link_to_temp(source: Path, root: Path, prefix: str) -> Path:
+    """A new temp name for the file ``source`` names (a hard link, no copy)."""
+    tmp = _ensure_dirs(root, "tmp")
+    while True:
+        path = _temp_name(tmp, prefix)
+        try:
+            os.link(source, path)
+        except FileExistsError:
+            continue
+        return path
 
 
 def _copy_to_temp(src: Path | BinaryIO, root: Path, sha256: str) -> Path:

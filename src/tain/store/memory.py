@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from tain.core.digests import blake3_hex, is_digest, sha256_hex
 from tain.errors import DigestMismatch, IntegrityError, NotFound
-from tain.store.base import AbortOnExit
+from tain.store.base import AbortOnExit, ImmediateGroup
 
 log = logging.getLogger("tain.store")
 
@@ -35,6 +35,9 @@ class MemoryStore:
 
     def new_blob(self) -> MemoryBlobWriter:
         return MemoryBlobWriter(self)
+
+    def blob_group(self) -> ImmediateGroup:
+        return ImmediateGroup(self)
 
     def open(self, sha256: str) -> BinaryIO:
         return io.BytesIO(self._verified(sha256))

@@ -55,7 +55,7 @@ from botocore.exceptions import (
 from tain.config import S3Config
 from tain.core.digests import blake3_hex, is_digest
 from tain.errors import DigestMismatch, IntegrityError, NotFound, StorageError, TainError
-from tain.store.base import AbortOnExit
+from tain.store.base import AbortOnExit, ImmediateGroup
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -124,6 +124,9 @@ class S3Store:
         except OSError as exc:
             raise self._spool_error("create a temp file", exc) from exc
         return S3BlobWriter(self, os.fdopen(fd, "wb", buffering=IO_BLOCK), Path(name))
+
+    def blob_group(self) -> ImmediateGroup:
+        return ImmediateGroup(self)
 
     def open(self, sha256: str) -> BinaryIO:
         if not is_digest(sha256):

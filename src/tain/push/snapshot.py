@@ -1,0 +1,87 @@
+"""One read of a file: its SHA-256 and its chunk list from the same bytes, kept only
+when the file did not change while it was read (a torn read is retried, never used).
+
+The pass reads the file with ``read``, not through a memory map, so a file truncated
+while it is read is a retry, not a SIGBUS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyfastcdc.cy import FastCDC
+
+from tain.core.chunking import AVG_CHUNK, MAX_CHUNK, MIN_CHUNK, ChunkRef
+from tain.core.digests import blake3_hex
+from tain.push.cache import FileStamp
+
+HASH_ATTEMPTS = 3
+
+
+class FileChanged(Exception):
+    """A file kept changing while it was read; its content is not a snapshot."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"{path} changed while it was read")
+        self.path = path
+
+
+@dataclass(frozen=True, slots=True)
+class FileChunks:
+    """One snapshot of a file: its digest, stamp, mode and chunks."""
+
+    path: str
+    location: Path
+    stamp: FileStamp
+    mode: int
+    sha256: str
+    chunks: tuple[ChunkRef, ...]
+
+    def chunk_pairs(self) -> tuple[tuple[str, int], ...]:
+        return tuple((c.digest, c.length) for c in self.chunks)
+
+
+def chunk_file(path: str, location: Path, *, attempts: int = HASH_ATTEMPTS) -> FileChunks:
+    """Chunk and hash a file in one pass; retry while it changes under us."""
+    for _ in range(attempts):
+        try:
+            return read_snapshot(path, location)
+        except FileChanged:
+            continue
+    raise FileChanged(path)
+
+
+def read_snapshot(path: str, location: Path) -> FileChunks:
+    """One pass over a regular file (never through a symlink): SHA-256 and chunks.
+
+    Raises ``FileChanged`` when the file's stamp (size, mtime, ctime, inode) moved
+    during the pass or the path stopped naming a regular file, ``OSError`` when it
+    cannot be opened (``FileNotFoundError`` when it vanished).
+    """
+    fd = os.open(location, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with open(fd, "rb", buffering=0) as f:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise FileChanged(path)
+        refs, sha, size = [], hashlib.sha256(), 0
+        for c in _cutter().cut_stream(f):
+            refs.append(ChunkRef(blake3_hex(c.data), c.offset, c.length))
+            sha.update(c.data)
+            size += c.length
+    try:
+        after = location.lstat()
+    except FileNotFoundError as exc:
+        raise FileChanged(path) from exc
+    stamp = FileStamp.of(after)
+    if FileStamp.of(before) != stamp or size != stamp.size:
+        raise FileChanged(path)
+    return FileChunks(path, location, stamp, after.st_mode & 0o7777, sha.hexdigest(), tuple(refs))
+
+
+def _cutter() -> FastCDC:
+    """The same cut points as ``tain.core.chunking`` (same parameters), from a stream."""
+    return FastCDC(avg_size=AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)

@@ -1,0 +1,122 @@
+"""Blobs written together and made durable together (``LocalStore.blob_group``).
+
+Writing many small blobs one by one costs two fsyncs each (the file, then its fan-out
+directory after the link), one after the other. A group keeps the order that makes a
+blob safe - its bytes are durable before its name appears, and the name is durable
+before ``finish`` returns - but does each step for the whole group at once: every temp
+file is fsynced (in parallel threads), then every blob is linked into place, then each
+fan-out directory that gained a name is fsynced once. A blob that is one staged chunk
+is not copied at all: the chunk's file is hard-linked and becomes the blob
+(``adopt_chunk``; a staged chunk is never rewritten in place, only replaced by rename,
+so the blob's bytes cannot change under it).
+
+A crash at any moment leaves at most temp files (removed by ``clean_tmp``) and blobs
+that are complete, verified and durable; the catalog learns of the blobs only after
+``finish`` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from tain.errors import StorageError
+from tain.store.durable import fsync_dir
+
+if TYPE_CHECKING:
+    from tain.store.local import LocalBlobWriter, LocalStore
+
+log = logging.getLogger("tain.store")
+
+SYNC_THREADS = 16
+
+
+class LocalBlobGroup:
+    """``new_blob`` writers whose ``commit`` checks the digest and defers the rest to
+    ``finish``; leaving the ``with`` block without ``finish`` discards what is pending."""
+
+    def __init__(self, store: LocalStore) -> None:
+        self._store = store
+        self._pending: list[tuple[str, Path, Path]] = []  # sha256, temp file, its data dir
+        self._lock = threading.Lock()
+
+    def new_blob(self) -> LocalBlobWriter:
+        from tain.store.local import LocalBlobWriter
+
+        root, fd, path = self._store._open_blob_temp()
+        return LocalBlobWriter(self._store, root, fd, path, group=self)
+
+    def adopt_chunk(self, sha256: str, digest: str, size: int) -> bool:
+        """Commit blob ``sha256`` from the staged chunk ``digest`` that holds all of its
+        bytes, by a hard link instead of a copy: a new small file then costs one file
+        on the site, not two. False (nothing done) when that chunk is not staged intact."""
+        temp = self._store._adopt_staged(digest, sha256, size)
+        if temp is None:
+            return False
+        self.add(sha256, temp, self._store.data_dirs[0])
+        return True
+
+    def add(self, sha256: str, temp: Path, root: Path) -> None:
+        """Take over a complete, verified temp file (called by the writer's commit)."""
+        with self._lock:
+            self._pending.append((sha256, temp, root))
+
+    def finish(self) -> None:
+        """Make every committed blob durable and visible under its name."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if not pending:
+            return
+        try:
+            with ThreadPoolExecutor(min(SYNC_THREADS, len(pending))) as pool:
+                list(pool.map(_fsync_file, (temp for _, temp, _ in pending)))
+                placed = list(pool.map(self._place, pending))
+                list(pool.map(fsync_dir, sorted({d for dirs in placed for d in dirs})))
+        except OSError as exc:
+            raise StorageError(f"cannot store a group of blobs: {exc.strerror or exc}") from exc
+        finally:
+            _remove(temp for _, temp, _ in pending)
+        for (sha256, _, _), dirs in zip(pending, placed, strict=True):
+            self._store._remember_verified(sha256, dirs)
+
+    def discard(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        _remove(temp for _, temp, _ in pending)
+
+    def _place(self, item: tuple[str, Path, Path]) -> list[Path]:
+        sha256, temp, root = item
+        return self._store._publish(sha256, temp, root, sync_dirs=False)
+
+    def __enter__(self) -> LocalBlobGroup:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.discard()
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove(paths: Iterable[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("cannot remove %s: %s", path, exc.strerror or exc)
