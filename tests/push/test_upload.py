@@ -14,19 +14,19 @@ from tain.client import SiteClient, decode_chunk_frames, encode_chunk_frames
 from tain.core.chunking import chunk_bytes
 from tain.push.progress import NullProgress
 from tain.push.scan import FileChanged
-from tain.push.upload import ChunkLocator, ChunkUploader, read_snapshot
+from tain.push.upload import ChunkLocator, ChunkUploader, chunk_file, read_snapshot
 from tests.conftest import RunningSite
 
 
 def test_a_snapshot_has_the_cut_points_of_the_core_chunker(tmp_path: Path) -> None:
     data = random.Random(1).randbytes(3_000_000)
     (tmp_path / "f").write_bytes(data)
-    snap = read_snapshot("f", tmp_path / "f")
+    snap = chunk_file("f", tmp_path / "f")
     assert snap.sha256 == hashlib.sha256(data).hexdigest()
     assert list(snap.chunks) == chunk_bytes(data)
     assert snap.stamp.size == len(data)
     (tmp_path / "empty").write_bytes(b"")
-    assert read_snapshot("empty", tmp_path / "empty").chunks == ()
+    assert chunk_file("empty", tmp_path / "empty").chunks == ()
 
 
 def test_a_snapshot_never_follows_a_symlink_or_reads_a_directory(tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ def test_parallel_upload_sends_every_chunk_once(
 ) -> None:
     data = random.Random(2).randbytes(6_000_000)
     (tmp_path / "f").write_bytes(data)
-    snap = read_snapshot("f", tmp_path / "f")
+    snap = chunk_file("f", tmp_path / "f")
     locator = ChunkLocator()
     locator.add(snap)
     sizes: list[int] = []
@@ -69,7 +69,7 @@ def test_a_file_changed_since_it_was_chunked_is_not_uploaded(
     tmp_path: Path, running_site: RunningSite
 ) -> None:
     (tmp_path / "f").write_bytes(random.Random(3).randbytes(500_000))
-    snap = read_snapshot("f", tmp_path / "f")
+    snap = chunk_file("f", tmp_path / "f")
     locator = ChunkLocator()
     locator.add(snap)
     (tmp_path / "f").write_bytes(random.Random(4).randbytes(500_000))

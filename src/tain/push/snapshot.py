@@ -3,6 +3,13 @@ when the file did not change while it was read (a torn read is retried, never us
 
 The pass reads the file with ``read``, not through a memory map, so a file truncated
 while it is read is a retry, not a SIGBUS.
+
+Equal stamps before and after the read prove nothing about a file written during the
+same tick of the kernel's coarse clock that timestamps writes (1 to 10 ms): a writer
+that writes half, flushes and writes the rest can leave the stamp unchanged while the
+read saw the half-written state ("racy git"). So a read is trusted only when the
+file's ctime, which only the kernel sets, is older than ``RACY_NS`` before the read
+began; a fresher file is read again a moment later.
 """
 
 from __future__ import annotations
@@ -10,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,14 +29,17 @@ from tain.core.digests import blake3_hex
 from tain.push.cache import FileStamp
 
 HASH_ATTEMPTS = 3
+RACY_NS = 20_000_000  # more than a tick of the coarse clock that stamps writes
 
 
 class FileChanged(Exception):
-    """A file kept changing while it was read; its content is not a snapshot."""
+    """A file kept changing while it was read; its content is not a snapshot.
+    ``racy``: it did not visibly change, but was written too recently to be sure."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, racy: bool = False) -> None:
         super().__init__(f"{path} changed while it was read")
         self.path = path
+        self.racy = racy
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,18 +62,23 @@ def chunk_file(path: str, location: Path, *, attempts: int = HASH_ATTEMPTS) -> F
     for _ in range(attempts):
         try:
             return read_snapshot(path, location)
-        except FileChanged:
+        except FileChanged as changed:
+            if changed.racy:
+                time.sleep(RACY_NS / 1e9)  # written just now: let the clock move on
             continue
     raise FileChanged(path)
 
 
-def read_snapshot(path: str, location: Path) -> FileChunks:
+def read_snapshot(path: str, location: Path, *,
+                  now_ns: Callable[[], int] = time.time_ns) -> FileChunks:
     """One pass over a regular file (never through a symlink): SHA-256 and chunks.
 
     Raises ``FileChanged`` when the file's stamp (size, mtime, ctime, inode) moved
-    during the pass or the path stopped naming a regular file, ``OSError`` when it
-    cannot be opened (``FileNotFoundError`` when it vanished).
+    during the pass, when it was written too recently to tell (``racy``), or when the
+    path stopped naming a regular file; ``OSError`` when it cannot be opened
+    (``FileNotFoundError`` when it vanished).
     """
+    started_ns = now_ns()
     fd = os.open(location, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with open(fd, "rb", buffering=0) as f:
         before = os.fstat(fd)
@@ -79,6 +96,8 @@ def read_snapshot(path: str, location: Path) -> FileChunks:
     stamp = FileStamp.of(after)
     if FileStamp.of(before) != stamp or size != stamp.size:
         raise FileChanged(path)
+    if stamp.ctime_ns > started_ns - RACY_NS:
+        raise FileChanged(path, racy=True)
     return FileChunks(path, location, stamp, after.st_mode & 0o7777, sha.hexdigest(), tuple(refs))
 
 
