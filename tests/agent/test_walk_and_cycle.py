@@ -24,6 +24,7 @@ from tain.core.manifest import Change, Entry, Kind
 from tain.errors import Conflict
 from tain.push.cache import FileStamp
 from tain.push.scan import FileChanged
+from tain.push.snapshot import RACY_NS
 from tests.agent.conftest import REPO, Site, local_state, remote_state
 
 P = Policy(settle=0.0, quiet=0.0, max_delay=5.0, batch_wait=0.0)
@@ -231,6 +232,7 @@ def test_catching_up_after_another_writer(tree: Path, journal: Journal, site: Si
         client.commit(REPO, [Change("delete", "top.txt")], message="someone", commit_id="x1")
         (tree / "a" / "new.txt").write_text("n")
         journal.mark_found(["a/new.txt"])
+        time.sleep(RACY_NS / 1e9)  # a file written this instant is not read yet (racy)
         with pytest.raises(Conflict):
             cycle(src, journal, client, site).run(journal.ready(time.monotonic(), P, 100))
         result = catch_up(client, REPO, journal, site.url)
