@@ -27,6 +27,12 @@ if ! curl -sf "$TAIN_SITE/healthz" >/dev/null 2>&1; then
     for _ in $(seq 100); do curl -sf "$TAIN_SITE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 
+if [ ! -f "$DEMO/console.txt" ]; then  # a password for the web console's admin sign-in
+    PASSWORD="$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))')"
+    printf '%s\n' "$PASSWORD" | tain user passwd admin --password-stdin >/dev/null
+    echo "$PASSWORD" > "$DEMO/console.txt"
+fi
+
 tain repo show example >/dev/null 2>&1 || tain repo create example --public --description "quick start"
 tain push "$SOURCE" --repo example --message "quick start push"
 
@@ -36,6 +42,7 @@ tain is running (pid $(cat "$DEMO/serve.pid" 2>/dev/null || echo '?'), log $DEMO
   browse:     $TAIN_SITE/example/
   a file:     curl $TAIN_SITE/example/README.txt
   checksums:  curl $TAIN_SITE/example/SHA256SUMS
+  console:    $TAIN_SITE/console/  (user admin, password $(cat "$DEMO/console.txt"))
   API docs:   $TAIN_SITE/api/v1/docs
   published:  $DEMO/site/published/example  (plain files, servable by nginx or rsyncd)
 Use the CLI with:
