@@ -31,6 +31,15 @@ class Scale:
     concurrency: int
     resync_repeats: int
     download_repeats: int
+    redirect_requests: int
+    """W8: GET /dl/... requests per h2load run (at ``concurrency`` clients)."""
+    mirror_small_rounds: int
+    """W9: rounds of one small change committed on the primary."""
+    mirror_bulk_files: int
+    mirror_bulk_rounds: int
+    """W9: rounds of ``mirror_bulk_files`` new files committed at once."""
+    source_files: int
+    """W10: files of the rsync upstream a pull source copies."""
 
     @property
     def rename_files(self) -> int:
@@ -57,6 +66,11 @@ FULL = Scale(
     concurrency=32,
     resync_repeats=3,
     download_repeats=3,
+    redirect_requests=20_000,
+    mirror_small_rounds=20,
+    mirror_bulk_files=1_000,
+    mirror_bulk_rounds=5,
+    source_files=5_000,
 )
 
 QUICK = Scale(
@@ -75,4 +89,9 @@ QUICK = Scale(
     concurrency=32,
     resync_repeats=2,
     download_repeats=2,
+    redirect_requests=2_000,
+    mirror_small_rounds=5,
+    mirror_bulk_files=1_000,
+    mirror_bulk_rounds=1,
+    source_files=1_000,
 )
