@@ -30,7 +30,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-setup", action="store_true",
                         help="do not install missing tools")
     parser.add_argument("--only", choices=runner.ALL_WORKLOADS, action="append",
-                        help="run only these groups: sync (W1-W5), latency (W6), download (W7)")
+                        help="run only these groups: sync (W1-W5), latency (W6), download (W7), "
+                             "redirector (W8), mirror (W9), source (W10)")
     parser.add_argument("--render", type=Path, metavar="JSON",
                         help="only write the .md and .png of an existing results file")
     return parser.parse_args(argv)

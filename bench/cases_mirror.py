@@ -39,8 +39,12 @@ TAIN, RSYNC = "tain mirror", "rsync poll loop"
 
 
 class MirrorCases:
-    def __init__(self, ctx: Context, launcher: SiteLauncher) -> None:
+    def __init__(self, ctx: Context, launcher: SiteLauncher, mirror_settings: str = "",
+                 poll_interval: float = POLL_INTERVAL) -> None:
+        """``mirror_settings``: TOML lines added to ``[mirror]``; the suite adds none and
+        polls every second (tests/bench shortens both to stay fast)."""
         self.ctx, self.launcher = ctx, launcher
+        self.mirror_settings, self.interval = mirror_settings, poll_interval
         self.dir = ctx.workdir / "w9"
         self.source = self.dir / "source"
         self.rsyncd = RsyncDaemon(self.dir)
@@ -67,9 +71,9 @@ class MirrorCases:
         self.rsyncd.add_module("published", primary.published(REPO))
         self.rsyncd.start()
         self.poll = RsyncPollMirror(self.rsyncd.url("published"), self.dir / "rsync-mirror",
-                                    POLL_INTERVAL)
+                                    self.interval)
         ctx.results.configs["rsync poll loop"] = (
-            f"while true; do {' '.join(self.poll.argv)}; sleep {POLL_INTERVAL:g}; done")
+            f"while true; do {' '.join(self.poll.argv)}; sleep {self.interval:g}; done")
         self.poll.start()
         self.poll.expect(lambda: True)
         self.poll.arrival(timeout=ctx.short_timeout)
@@ -90,24 +94,26 @@ class MirrorCases:
     def _start_sites(self) -> tuple[SiteHandle, SiteHandle]:
         primary = self.launcher.create("w9-primary")
         mirror = self.launcher.create("w9-mirror", f'[mirror]\nupstreams = ["{primary.url}"]\n'
-                                      f'token = "{primary.token}"\n')
-        self.ctx.results.configs["tain mirror"] = "[mirror] upstreams, token; defaults otherwise"
+                                      f'token = "{primary.token}"\n{self.mirror_settings}')
+        self.ctx.results.configs["tain mirror"] = (
+            f"[mirror] upstreams, token; {self.mirror_settings or 'defaults otherwise'}")
         self.launcher.start(primary)
         create_repo(primary, REPO)
         write_files(self.source, [FileSpec(f"base/f{i:03}.bin", 2048, self.ctx.seed + 901 + i)
-                                  for i in range(100)])
+                                  for i in range(min(100, self.ctx.scale.mirror_bulk_files))])
         (self.source / SMALL).write_bytes(b"start\n")
         push(primary, REPO, self.source, self.dir / "push.cache")
         head = head_of(primary, REPO)
         self.launcher.start(mirror)
         wait_until(lambda: head_of(mirror, REPO) == head, timeout=120,
                    what="the tain mirror's first sync", interval=0.1)
+        self.ctx.log("W9: the tain mirror holds the primary's head")
         return primary, mirror
 
     def _commit_then_wait(self, case: str, mirror: SiteHandle, commit: Callable[[], None],
                           url_path: str, data: bytes, rsync_target: Callable[[], bool]) -> None:
         assert self.poll is not None
-        time.sleep(self.rng.uniform(0, POLL_INTERVAL))  # a random phase of the rsync loop
+        time.sleep(self.rng.uniform(0, self.interval))  # a random phase of the rsync loop
         self.poll.expect(rsync_target)
         commit()
         acked = time.monotonic()
@@ -115,6 +121,7 @@ class MirrorCases:
         arrived = self.poll.arrival(timeout=self.ctx.short_timeout)
         self.latencies.setdefault((case, TAIN), []).append(served - acked)
         self.latencies.setdefault((case, RSYNC), []).append(arrived - acked)
+        self.ctx.log(f"W9: {case}: tain {served - acked:.3f} s, rsync {arrived - acked:.3f} s")
 
     def _small_round(self, primary: SiteHandle, mirror: SiteHandle, case: str, i: int) -> None:
         data = f"small change {i}\n".encode()
@@ -148,8 +155,6 @@ class MirrorCases:
         for name, tree in ((TAIN, mirror.published(REPO)), (RSYNC, mirror_dir)):
             wait_until(lambda t=tree: compare(expected, digest_tree(t)).ok,  # type: ignore[misc]
                        timeout=60, what=f"{name} to equal the source", interval=0.2)
-        self.ctx.log(f"W9: bulk round {r}: tain {self.latencies[(case, TAIN)][-1]:.3f} s, "
-                     f"rsync {self.latencies[(case, RSYNC)][-1]:.3f} s")
 
 
 def wait_served(site: SiteHandle, url_path: str, data: bytes, *, timeout: float) -> float:

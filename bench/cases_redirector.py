@@ -31,6 +31,7 @@ from bench.workloads import FileSpec, write_files
 
 REPO = "pool"
 FILES = 200
+"""Files behind the /dl/ paths (fewer when the scale asks for fewer request paths)."""
 CASE = "302 redirects"
 
 
@@ -74,7 +75,7 @@ class RedirectorCases:
         ctx.results.configs["nginx (return 302)"] = self.nginx.config_text()
         targets = {"tain redirector": (primary.url, primary.pids),
                    "nginx": (self.nginx.url, [self.nginx.daemon.pid])}
-        for tool, (url, _) in targets.items():
+        for url, _ in targets.values():
             check_redirect(url, paths[0], expected=self.expected[paths[0]])
         runs: dict[str, list[dict[str, float]]] = {tool: [] for tool in targets}
         for repeat in range(ctx.scale.download_repeats):
@@ -95,7 +96,7 @@ class RedirectorCases:
         create_repo(primary, REPO)
         source = ctx.workdir / "redirector-source"
         specs = [FileSpec(f"f{i // 50:02}/file{i:04}.bin", 1024 + i, ctx.seed + 800 + i)
-                 for i in range(FILES)]
+                 for i in range(min(FILES, ctx.scale.small_request_paths))]
         write_files(source, specs)
         push(primary, REPO, source, ctx.workdir / "redirector-push.cache")
         self.expected = {f"/dl/{REPO}/{urllib.parse.quote(s.path)}":

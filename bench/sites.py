@@ -74,6 +74,10 @@ def healthy(url: str) -> bool:
         return False
 
 
+STOP_TIMEOUT = 5.0
+"""SIGKILL after this: a primary waits for its mirrors' long-polls (up to 30 s) to end."""
+
+
 class ProcessSites:
     """Each site is ``python -m tain serve SITE`` in its own process group."""
 
@@ -100,12 +104,12 @@ class ProcessSites:
     def stop(self, site: SiteHandle) -> None:
         daemon = self.daemons.pop(site.name, None)
         if daemon is not None:
-            daemon.stop()
+            daemon.stop(timeout=STOP_TIMEOUT)
         site.pids = []
 
     def stop_all(self) -> None:
         for daemon in reversed(list(self.daemons.values())):
-            daemon.stop()
+            daemon.stop(timeout=STOP_TIMEOUT)
         self.daemons.clear()
 
 
