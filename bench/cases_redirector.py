@@ -144,12 +144,15 @@ def in_rotation(primary: SiteHandle) -> int:
 
 def check_redirect(base: str, path: str, *, expected: str) -> dict[str, Any]:
     """One GET of ``path``: a 302 whose target serves the file's bytes."""
-    with httpx.Client(timeout=30) as c:
-        first = c.get(f"{base}{path}")
-        if first.status_code != 302:
-            raise BenchError(f"{base}{path} answered {first.status_code}, not 302")
-        target = first.headers["location"]
-        body = c.get(target)
+    try:
+        with httpx.Client(timeout=30) as c:
+            first = c.get(f"{base}{path}")
+            if first.status_code != 302:
+                raise BenchError(f"{base}{path} answered {first.status_code}, not 302")
+            target = first.headers["location"]
+            body = c.get(target)
+    except httpx.HTTPError as exc:
+        raise BenchError(f"{base}{path}: {type(exc).__name__}: {exc}") from exc
     if body.status_code != 200 or hashlib.sha256(body.content).hexdigest() != expected:
         raise BenchError(f"{target} (redirected from {base}{path}) does not serve the file")
     return {"location": target}
