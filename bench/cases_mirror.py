@@ -110,7 +110,7 @@ class MirrorCases:
         self.ctx.log("W9: the tain mirror holds the primary's head")
         return primary, mirror
 
-    def _commit_then_wait(self, case: str, mirror: SiteHandle, commit: Callable[[], None],
+    def _commit_then_wait(self, case: str, mirror: SiteHandle, commit: Callable[[], object],
                           url_path: str, data: bytes, rsync_target: Callable[[], bool]) -> None:
         assert self.poll is not None
         time.sleep(self.rng.uniform(0, self.interval))  # a random phase of the rsync loop
@@ -124,7 +124,9 @@ class MirrorCases:
         self.ctx.log(f"W9: {case}: tain {served - acked:.3f} s, rsync {arrived - acked:.3f} s")
 
     def _small_round(self, primary: SiteHandle, mirror: SiteHandle, case: str, i: int) -> None:
-        data = f"small change {i}\n".encode()
+        # a different size each round: rsync's quick check (size and mtime, in seconds)
+        # would miss a same-size change made within the same second as the last one
+        data = f"small change {i}\n".encode() + b"." * i
         target = self.dir / "rsync-mirror" / SMALL
 
         def commit() -> None:
