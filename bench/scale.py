@@ -69,7 +69,7 @@ FULL = Scale(
     redirect_requests=10_000,
     mirror_small_rounds=20,
     mirror_bulk_files=1_000,
-    mirror_bulk_rounds=5,
+    mirror_bulk_rounds=3,
     source_files=5_000,
 )
 
