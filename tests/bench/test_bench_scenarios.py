@@ -16,6 +16,7 @@ from bench.cases_mirror import MirrorCases
 from bench.cases_redirector import RedirectorCases, check_redirect
 from bench.cases_source import SourceCases
 from bench.context import Context
+from bench.load import parse_h2load
 from bench.peers.rsync_poll import RsyncPollMirror
 from bench.procs import BenchError, free_port
 from bench.results import Record, Results
@@ -116,3 +117,11 @@ def test_source_scenario_copies_the_upstream_then_changes_nothing(
     assert (first["files"], first["revision"]) == (60, 1)
     assert (again["files"], again["revision"]) == (0, None)
     assert records[(initial, "rsync -rlt")].metrics["files_per_s"] > 0
+
+
+def test_h2load_3xx_answers_are_counted_as_redirects() -> None:
+    out = ("finished in 300ms, 1000.00 req/s, 1MB/s\n"
+           "requests: 300 total, 300 started, 300 done, 300 succeeded, 0 failed, 0 errored, "
+           "0 timeout\nstatus codes: 0 2xx, 299 3xx, 1 4xx, 0 5xx\n")
+    summary = parse_h2load(out, [])
+    assert (summary.redirects, summary.non_2xx) == (299, 300)
