@@ -14,6 +14,7 @@ mirrors are compared with the source, file by file (SHA-256).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import time
@@ -29,7 +30,7 @@ from bench.procs import BenchError, wait_until
 from bench.results import Record
 from bench.sites import SiteHandle, SiteLauncher, create_repo, head_of, push
 from bench.stats import summarize
-from bench.treesum import compare, digest_tree
+from bench.treesum import TreeSums, compare, digest_tree
 from bench.workloads import FileSpec, write_files
 
 REPO = "deb"
@@ -155,7 +156,7 @@ class MirrorCases:
                                f"/{REPO}/{last}", data, rsync_has_all)
         expected = digest_tree(self.source)
         for name, tree in ((TAIN, mirror.published(REPO)), (RSYNC, mirror_dir)):
-            wait_until(lambda t=tree: compare(expected, digest_tree(t)).ok,  # type: ignore[misc]
+            wait_until(functools.partial(_same, expected, tree),
                        timeout=60, what=f"{name} to equal the source", interval=0.2)
 
 
@@ -169,6 +170,10 @@ def wait_served(site: SiteHandle, url_path: str, data: bytes, *, timeout: float)
                 return time.monotonic()
             time.sleep(0.005)
     raise BenchError(f"{site.name} did not serve {url_path} within {timeout:.0f} s")
+
+
+def _same(expected: TreeSums, tree: Path) -> bool:
+    return compare(expected, digest_tree(tree)).ok
 
 
 def _read(path: Path) -> bytes | None:

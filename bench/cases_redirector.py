@@ -12,6 +12,7 @@ no access check: the floor for a 302). Every answer must be a 302.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import statistics
 import urllib.parse
@@ -49,6 +50,8 @@ class RedirectorCases:
     def __init__(self, ctx: Context, launcher: SiteLauncher) -> None:
         self.ctx, self.launcher = ctx, launcher
         self.nginx: Nginx | None = None
+        self.expected: dict[str, str] = {}
+        """/dl/ URL path -> SHA-256 of the file behind it."""
 
     def run(self) -> None:
         try:
@@ -106,7 +109,7 @@ class RedirectorCases:
         for mirror in mirrors:
             self.launcher.start(mirror)
         for mirror in mirrors:
-            wait_until(lambda m=mirror: head_of(m, REPO) == head, timeout=120,  # type: ignore[misc]
+            wait_until(functools.partial(at_revision, mirror, head), timeout=120,
                        what=f"{mirror.name} to reach revision {head}", interval=0.1)
         ctx.log("W8: mirrors in sync; restarting the primary for its start-up health check")
         self.launcher.stop(primary)
@@ -133,6 +136,10 @@ class RedirectorCases:
         self.ctx.log(f"W8: {tool} {metrics['requests_per_s']:.0f} redirects/s, "
                      f"p50 {metrics['p50_ms']} ms, p99 {metrics['p99_ms']} ms")
         return metrics
+
+
+def at_revision(site: SiteHandle, revision: int) -> bool:
+    return head_of(site, REPO) == revision
 
 
 def in_rotation(primary: SiteHandle) -> int:
