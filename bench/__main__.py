@@ -32,7 +32,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="do not install missing tools")
     parser.add_argument("--only", choices=runner.ALL_WORKLOADS, action="append",
                         help="run only these groups: sync (W1-W5), latency (W6), download "
-                             "(W7), targets (T1 repeated initial sync, T3 agent memory)")
+                             "(W7), redirector (W8), mirror (W9), source (W10), targets (T1 "
+                             "repeated initial sync, T3 agent memory)")
     parser.add_argument("--agent-files", type=int, default=None, metavar="N",
                         help="T3: files in the agent's tree (default 100,000; quick 20,000)")
     parser.add_argument("--render", type=Path, metavar="JSON",

@@ -38,6 +38,12 @@ CAVEATS = [
     "before each measured sync the suite calls sync(2), untimed, so that no tool pays for the "
     "writeback of data written before its turn (the generator's, or an earlier tool's "
     "unsynced writes)",
+    "W8: nginx's return 302 does no lookup, access check or site selection: the floor for a "
+    "302 on this machine, not a rival redirector",
+    "W9: both mirrors follow the primary at once on the same 2 cores; the rsync loop's small "
+    "changes differ in size (its quick check compares size and whole-second mtime)",
+    "W10: a tain source run also hashes every new file, stores it as a versioned blob "
+    "(fsynced) and commits a signed revision; plain rsync -rlt does none of that",
 ]
 
 

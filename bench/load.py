@@ -58,6 +58,8 @@ class LoadSummary:
     non_2xx: int
     seconds: float
     latencies_us: list[int]
+    redirects: int = 0
+    """3xx answers (also counted in ``non_2xx``): what the redirector scenario expects."""
 
     @property
     def requests_per_s(self) -> float:
@@ -78,7 +80,7 @@ def parse_h2load(output: str, log_lines: list[str]) -> LoadSummary:
         requests=int(counts.group(1)), succeeded=int(counts.group(2)),
         failed=int(counts.group(3)),
         non_2xx=sum(int(codes.group(i)) for i in (2, 3, 4)),
-        seconds=seconds, latencies_us=latencies,
+        seconds=seconds, latencies_us=latencies, redirects=int(codes.group(2)),
     )
 
 

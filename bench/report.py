@@ -43,12 +43,32 @@ DOWNLOAD = (
     Metric("server_cpu_s", "server CPU", "s"),
     Metric("peak_rss_mib", "peak RSS, server + client", "MiB"),
 )
+REDIRECT = (
+    Metric("requests_per_s", "redirects/s", "1/s", higher_is_better=True),
+    Metric("p50_ms", "latency p50", "ms"),
+    Metric("p99_ms", "latency p99", "ms"),
+    Metric("server_cpu_s", "server CPU", "s"),
+    Metric("peak_rss_mib", "peak RSS, server + client", "MiB"),
+)
+PROPAGATION = (
+    Metric("p50_s", "latency p50", "s"),
+    Metric("p99_s", "latency p99", "s"),
+    Metric("max_s", "latency max", "s"),
+)
+PULL = (
+    Metric("wall_s", "wall time", "s"),
+    Metric("cpu_s", "CPU, site or client + daemons", "s"),
+    Metric("peak_rss_mib", "peak RSS", "MiB"),
+)
 METRICS = {"W1": SYNC, "W2": SYNC, "W3": SYNC, "W4": SYNC, "W5": SYNC, "W6": LATENCY,
-           "W7": DOWNLOAD}
+           "W7": DOWNLOAD, "W8": REDIRECT, "W9": PROPAGATION, "W10": PULL}
 FAMILIES = (
     ("One-shot syncs (W1-W5)", ("W1", "W2", "W3", "W4", "W5"), SYNC),
     ("Change propagation (W6)", ("W6",), LATENCY),
     ("Downloads (W7)", ("W7",), DOWNLOAD),
+    ("Redirector (W8)", ("W8",), REDIRECT),
+    ("Mirror propagation (W9)", ("W9",), PROPAGATION),
+    ("Pull source from an rsync daemon (W10)", ("W10",), PULL),
 )
 
 
@@ -168,7 +188,7 @@ def render_ratio_table(rows: Sequence[RatioRow]) -> str:
 
 FIGURES = ("wall_s", "cpu_s", "client_cpu_s", "server_cpu_s", "peak_rss_mib",
            "payload_bytes", "lo_bytes", "files_per_s", "fs_create_files_per_s",
-           "p50_s", "p99_s", "max_s", "throughput_mib_s", "requests_per_s", "p99_ms")
+           "p50_s", "p99_s", "max_s", "throughput_mib_s", "requests_per_s", "p50_ms", "p99_ms")
 
 
 def render_figures(records: Sequence[Record]) -> str:

@@ -15,6 +15,9 @@ from types import FrameType
 from bench import charts, report
 from bench.cases_download import DownloadCases
 from bench.cases_latency import LatencyCases, syncthing_folders
+from bench.cases_mirror import MirrorCases
+from bench.cases_redirector import RedirectorCases
+from bench.cases_source import SourceCases
 from bench.cases_sync import (
     RsyncSync,
     SyncCases,
@@ -32,9 +35,13 @@ from bench.peers.syncthing import FolderSpec, SyncthingPair
 from bench.peers.tain import TainSite
 from bench.results import Results
 from bench.scale import Scale
+from bench.sites import ProcessSites
 from bench.workloads import plan_tree
 
-ALL_WORKLOADS = ("sync", "latency", "download", "targets")
+BASE_WORKLOADS = ("sync", "latency", "download", "targets")
+"""W1-W7 and T1/T3: they share the generated source tree and the rsync, tain and
+Syncthing daemons."""
+ALL_WORKLOADS = (*BASE_WORKLOADS, "redirector", "mirror", "source")
 
 
 @dataclass
@@ -67,7 +74,6 @@ def run(options: RunOptions) -> Path:
         "versions": tool_versions(),
         "caveats": CAVEATS,
         "background_lo_bytes_per_s": round(background_loopback_rate()),
-        "not_measured": ["the redirector's requests/s: the redirector does not exist yet"],
     }
     ctx.log(f"{options.scale.name} run in {options.workdir}, results {path}")
     try:
@@ -88,6 +94,18 @@ def run(options: RunOptions) -> Path:
 
 
 def _run_cases(ctx: Context, stack: ExitStack, workloads: tuple[str, ...]) -> None:
+    if any(w in BASE_WORKLOADS for w in workloads):
+        _run_base_cases(ctx, stack, workloads)
+    scenarios = {"redirector": RedirectorCases, "mirror": MirrorCases, "source": SourceCases}
+    for name, cases in scenarios.items():
+        if name in workloads:
+            launcher = ProcessSites(ctx.workdir / f"sites-{name}")
+            stack.callback(launcher.stop_all)
+            ctx.log(f"{name} scenario ...")
+            cases(ctx, launcher).run()
+
+
+def _run_base_cases(ctx: Context, stack: ExitStack, workloads: tuple[str, ...]) -> None:
     ctx.specs = plan_tree(ctx.scale, ctx.seed)
     ctx.log(f"generating {len(ctx.specs)} files ...")
     ctx.results.meta["source"] = build_source(ctx)

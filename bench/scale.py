@@ -31,6 +31,15 @@ class Scale:
     concurrency: int
     resync_repeats: int
     download_repeats: int
+    redirect_requests: int
+    """W8: GET /dl/... requests per h2load run (at ``concurrency`` clients)."""
+    mirror_small_rounds: int
+    """W9: rounds of one small change committed on the primary."""
+    mirror_bulk_files: int
+    mirror_bulk_rounds: int
+    """W9: rounds of ``mirror_bulk_files`` new files committed at once."""
+    source_files: int
+    """W10: files of the rsync upstream a pull source copies."""
     target_rounds: int = 3
     """T1: initial syncs of the W1 tree per tool, alternating (medians)."""
     agent_files: int = 100_000
@@ -61,6 +70,11 @@ FULL = Scale(
     concurrency=32,
     resync_repeats=3,
     download_repeats=3,
+    redirect_requests=10_000,
+    mirror_small_rounds=20,
+    mirror_bulk_files=1_000,
+    mirror_bulk_rounds=3,
+    source_files=5_000,
 )
 
 QUICK = Scale(
@@ -79,5 +93,10 @@ QUICK = Scale(
     concurrency=32,
     resync_repeats=2,
     download_repeats=2,
+    redirect_requests=2_000,
+    mirror_small_rounds=5,
+    mirror_bulk_files=1_000,
+    mirror_bulk_rounds=1,
+    source_files=1_000,
     agent_files=20_000,
 )

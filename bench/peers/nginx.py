@@ -10,9 +10,11 @@ from bench.procs import LOOPBACK, Daemon, free_port, port_open, wait_until
 
 
 class Nginx:
-    def __init__(self, workdir: Path, root: Path) -> None:
-        self.dir = workdir / "nginx"
+    def __init__(self, workdir: Path, root: Path, *, name: str = "nginx",
+                 location: str = "location / { }") -> None:
+        self.dir = workdir / name
         self.root = root
+        self.location = location
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.conf = self.dir / "nginx.conf"
@@ -51,7 +53,7 @@ http {{
     server {{
         listen {LOOPBACK}:{self.port};
         root {self.root};
-        location / {{ }}
+        {self.location}
     }}
 }}
 """
