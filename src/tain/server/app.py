@@ -16,6 +16,7 @@ from tain.mirror.lifecycle import start_replication
 from tain.server import console
 from tain.server.errors import install_error_handlers
 from tain.server.monitoring import install_monitoring
+from tain.server.routing import prepare_routes
 from tain.server.routes import admin, agents, files, mirror, push, repos, sites, sources, status
 from tain.service.scheduler import site_scheduler
 from tain.service.site import Site, recover
@@ -74,4 +75,5 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
     app.include_router(sources.router)
     app.include_router(mirror.router)
     app.include_router(files.router)  # last: it matches every /{repo}/{path}
+    prepare_routes(app)  # build now, not on first use: see tain.server.routing
     return app
