@@ -16,8 +16,8 @@ from tain.mirror.lifecycle import start_replication
 from tain.server import console
 from tain.server.errors import install_error_handlers
 from tain.server.monitoring import install_monitoring
-from tain.server.routing import prepare_routes
 from tain.server.routes import admin, agents, files, mirror, push, repos, sites, sources, status
+from tain.server.routing import prepare_routes
 from tain.service.scheduler import site_scheduler
 from tain.service.site import Site, recover
 from tain.sources.facts import source_facts
