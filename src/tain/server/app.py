@@ -71,7 +71,7 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
     if health:
         monitoring.providers.add_sites(lambda: site_facts(site))  # site_down, site_stale
     monitoring.providers.add_jobs(lambda: source_facts(site))  # job_failed
-    app.include_router(console.router)
+    console.install(app, site)  # /console/
     app.include_router(sources.router)
     app.include_router(mirror.router)
     app.include_router(files.router)  # last: it matches every /{repo}/{path}
