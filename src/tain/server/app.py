@@ -12,8 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 import tain
 from tain.mirror.facts import site_facts
-from tain.mirror.lifecycle import start_replication
+from tain.mirror.lifecycle import Replication
 from tain.server import console
+from tain.server.background import Task, running
 from tain.server.errors import install_error_handlers
 from tain.server.monitoring import install_monitoring
 from tain.server.routes import admin, agents, files, mirror, push, repos, sites, sources, status
@@ -33,22 +34,18 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = worker_threads
         await run_in_threadpool(recover, site)
         scheduler = site_scheduler(site)  # [scrub] every, [backup] every
-        scheduler.start()
-        monitoring.start(jobs=lambda: scheduler.results)  # usage flushes, alert checks
-        if health:
-            health.start()  # [[sites]]: health checks of the other sites
-        app.state.source_scheduler = source_scheduler = SourceScheduler(site)
-        await run_in_threadpool(source_scheduler.start)  # pull sources (docs/sources.md)
-        stop_replication = await run_in_threadpool(start_replication, site)  # docs/mirrors.md
-        try:
+        app.state.source_scheduler = pulls = SourceScheduler(site)
+        replication = Replication(site)  # docs/mirrors.md
+        tasks = [
+            Task("scheduled jobs", scheduler.start, scheduler.stop),
+            Task("monitoring", lambda: monitoring.start(jobs=lambda: scheduler.results),
+                 monitoring.stop),  # usage flushes, alert checks
+            *([Task("health checks", health.start, health.stop)] if health else []),
+            Task("pull sources", pulls.start, pulls.stop),  # docs/sources.md
+            Task("replication", replication.start, replication.stop),
+        ]
+        async with running(tasks):  # stopped in reverse, also after a failed start
             yield
-        finally:
-            await run_in_threadpool(stop_replication)
-            await run_in_threadpool(source_scheduler.stop)
-            await run_in_threadpool(scheduler.stop)
-            await run_in_threadpool(monitoring.stop)
-            if health:
-                await run_in_threadpool(health.stop)
 
     app = FastAPI(
         title="tain site", version=tain.__version__, lifespan=lifespan,
