@@ -51,17 +51,6 @@ class Member:
         self._thread = threading.Thread(target=server.run, daemon=True)
         self._thread.start()
         wait_healthy(self.url)
-        self._warm_up()
-
-    def _warm_up(self) -> None:
-        """Match every route family once. FastAPI builds some of a route's pieces on
-        first use, and doing that from several servers' event loops at once in one
-        process (as these tests do; ``tain serve`` has one loop) can race."""
-        with httpx.Client(base_url=self.url, timeout=30) as c:
-            for path in ("/api/v1/site", "/api/v1/repos", "/api/v1/repos/x",
-                         "/api/v1/repos/x/revisions/1", "/api/v1/repos/x/tree",
-                         "/api/v1/sites", "/dl/x/y", "/x/y?rev=1"):
-                c.get(path)
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:

@@ -36,16 +36,20 @@ class Follower:
         self._thread = threading.Thread(target=self._run, name="tain-follower", daemon=True)
         self._seq: dict[str, int] = {}
         self._client: UpstreamClient | None = None
+        self._client_lock = threading.Lock()  # stop() sees every client made before it
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        client = self._client
+        """End the thread, interrupting a request in flight; safe before ``start``."""
+        with self._client_lock:
+            self._stop.set()
+            client = self._client
         if client is not None:
             client.close()  # ends a long-poll in flight
-        self._thread.join(timeout=15)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=15)
 
     def _following(self) -> bool:
         return not self._stop.is_set() and self.site.mirror_of is not None
@@ -67,7 +71,12 @@ class Follower:
     def _follow(self, upstream: str) -> None:
         """Sync all, then wait for events, until the upstream fails or we stop."""
         timeout = httpx.Timeout(self.config.long_poll_seconds + 30, connect=10)
-        client = self._client = UpstreamClient(upstream, self.config.token, timeout=timeout)
+        client = UpstreamClient(upstream, self.config.token, timeout=timeout)
+        with self._client_lock:
+            if self._stop.is_set():  # stop() came first: it would not close this client
+                client.close()
+                return
+            self._client = client
         try:
             self.site.mirror_of = upstream
             repos = self._repos(client)
@@ -83,7 +92,8 @@ class Follower:
                 if changed:
                     self.sync(client, changed)
         finally:
-            self._client = None
+            with self._client_lock:
+                self._client = None
             client.close()
 
     def _repos(self, client: UpstreamClient) -> list[str]:

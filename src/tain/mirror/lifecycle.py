@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from tain.mirror.follower import Follower
 from tain.service.heads import HeadSigner
 from tain.service.site import Site
 
 
-def start_replication(site: Site) -> Callable[[], None]:
-    """Start the head signer (idle on a mirror) and, on a mirror, the follower;
-    returns the function that stops them."""
-    signer = HeadSigner(site)
-    signer.start()
-    follower = Follower(site, site.config.mirror) if site.config.mirror else None
-    if follower is not None:
-        follower.start()
+class Replication:
+    """The head signer (idle on a mirror) and, on a mirror, the follower. ``stop`` ends
+    whatever ``start`` began, also when ``start`` failed halfway or never ran."""
 
-    def stop() -> None:
-        if follower is not None:
-            follower.stop()
-        signer.stop()
+    def __init__(self, site: Site) -> None:
+        self.signer = HeadSigner(site)
+        self.follower = Follower(site, site.config.mirror) if site.config.mirror else None
 
-    return stop
+    def start(self) -> None:
+        self.signer.start()
+        if self.follower is not None:
+            self.follower.start()
+
+    def stop(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
+        self.signer.stop()

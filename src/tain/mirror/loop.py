@@ -22,8 +22,11 @@ class HealthLoop:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Begin the rounds (again, after ``stop``); nothing if they already run."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="tain-health", daemon=True)
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._loop, args=(self._stop,),
+                                            name="tain-health", daemon=True)
             self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -36,14 +39,14 @@ class HealthLoop:
             except TainError as exc:
                 log.warning("could not release the health lease: %s", exc)
 
-    def _loop(self) -> None:
+    def _loop(self, stop: threading.Event) -> None:
         interval = self.checker.config.check_interval_seconds
-        while not self._stop.is_set():
+        while not stop.is_set():
             try:
                 self.checker.run_once()
             except Exception:
                 log.exception("a round of health checks failed")
-            self._stop.wait(interval)
+            stop.wait(interval)
 
 
 def health_loop(site: Site) -> HealthLoop | None:

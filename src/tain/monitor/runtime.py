@@ -40,8 +40,10 @@ class Monitoring:
         self._threads: list[threading.Thread] = []
 
     def start(self, jobs: JobResults = no_jobs) -> None:
-        """Begin the background work; ``jobs`` tells how scheduled jobs last ended."""
+        """Begin the background work; ``jobs`` tells how scheduled jobs last ended.
+        After ``stop`` it may start again (a server that serves the app once more)."""
         self.engine = self._engine(jobs)
+        self._stop = threading.Event()
         if self.config.stats.enabled:
             self._spawn("tain-stats", self.config.stats.flush_seconds, self.flush)
         if self.config.alerts.enabled:
@@ -100,8 +102,10 @@ class Monitoring:
             self.site.catalog.prune_stats(before=day_of(self.site.clock() - keep * DAY))
 
     def _spawn(self, name: str, every: float, work: Callable[[], object]) -> None:
+        stop = self._stop  # this run's: a later start makes a new one
+
         def loop() -> None:
-            while not self._stop.wait(every):
+            while not stop.wait(every):
                 work()
 
         thread = threading.Thread(target=loop, name=name, daemon=True)

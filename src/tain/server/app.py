@@ -12,12 +12,14 @@ from starlette.concurrency import run_in_threadpool
 
 import tain
 from tain.mirror.facts import site_facts
-from tain.mirror.lifecycle import start_replication
+from tain.mirror.lifecycle import Replication
 from tain.mirror.remote import upstream_source
 from tain.server import console
+from tain.server.background import Task, running
 from tain.server.errors import install_error_handlers
 from tain.server.monitoring import install_monitoring
 from tain.server.routes import admin, agents, files, mirror, push, repos, sites, sources, status
+from tain.server.routing import prepare_routes
 from tain.service.scheduler import site_scheduler
 from tain.service.site import Site, recover
 from tain.sources.facts import source_facts
@@ -34,22 +36,18 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
         await run_in_threadpool(recover, site)
         # [scrub] every, [backup] every; a mirror's scrubs repair from its upstream
         scheduler = site_scheduler(site, remote=lambda: upstream_source(site))
-        scheduler.start()
-        monitoring.start(jobs=lambda: scheduler.results)  # usage flushes, alert checks
-        if health:
-            health.start()  # [[sites]]: health checks of the other sites
-        app.state.source_scheduler = source_scheduler = SourceScheduler(site)
-        await run_in_threadpool(source_scheduler.start)  # pull sources (docs/sources.md)
-        stop_replication = await run_in_threadpool(start_replication, site)  # docs/mirrors.md
-        try:
+        app.state.source_scheduler = pulls = SourceScheduler(site)
+        replication = Replication(site)  # docs/mirrors.md
+        tasks = [
+            Task("scheduled jobs", scheduler.start, scheduler.stop),
+            Task("monitoring", lambda: monitoring.start(jobs=lambda: scheduler.results),
+                 monitoring.stop),  # usage flushes, alert checks
+            *([Task("health checks", health.start, health.stop)] if health else []),
+            Task("pull sources", pulls.start, pulls.stop),  # docs/sources.md
+            Task("replication", replication.start, replication.stop),
+        ]
+        async with running(tasks):  # stopped in reverse, also after a failed start
             yield
-        finally:
-            await run_in_threadpool(stop_replication)
-            await run_in_threadpool(source_scheduler.stop)
-            await run_in_threadpool(scheduler.stop)
-            await run_in_threadpool(monitoring.stop)
-            if health:
-                await run_in_threadpool(health.stop)
 
     app = FastAPI(
         title="tain site", version=tain.__version__, lifespan=lifespan,
@@ -72,8 +70,9 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
     if health:
         monitoring.providers.add_sites(lambda: site_facts(site))  # site_down, site_stale
     monitoring.providers.add_jobs(lambda: source_facts(site))  # job_failed
-    app.include_router(console.router)
+    console.install(app, site)  # /console/
     app.include_router(sources.router)
     app.include_router(mirror.router)
     app.include_router(files.router)  # last: it matches every /{repo}/{path}
+    prepare_routes(app)  # build now, not on first use: see tain.server.routing
     return app

@@ -95,7 +95,7 @@ class HeadSigner:
 
     def start(self) -> None:
         ensure_key_chain(self.site)
-        self.site.on_change.append(self.mark)
+        self.site.on_change.add(self.mark)
         with self._lock:
             self._dirty.update(r.name for r in self.site.catalog.list_repos())
         self._thread.start()
@@ -107,9 +107,12 @@ class HeadSigner:
         self._wake.set()
 
     def stop(self) -> None:
+        """End the thread and drop the hook; safe before (or without) ``start``."""
+        self.site.on_change.remove(self.mark)
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=15)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=15)
 
     def _run(self) -> None:
         while not self._stop.is_set():

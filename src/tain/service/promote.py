@@ -39,8 +39,7 @@ def promote(site: Site, *, actor: str, new_root: bool = False) -> dict[str, Any]
     site.catalog.record_event(actor, "site.promote", "site", upstream=upstream,
                               new_root=not holds_key, key=fingerprint(site.public_key))
     for repo in site.catalog.list_repos():
-        for hook in site.on_change:
-            hook(repo.name)
+        site.on_change.run(repo.name)
     return {"promoted": True, "was_mirror_of": upstream, "new_root": not holds_key,
             "key_fingerprint": fingerprint(site.public_key)}
 

@@ -15,6 +15,7 @@ from tain.config import SiteConfig
 from tain.core.signing import load_private_key, public_key_text, sign_revision
 from tain.errors import ReadOnlyMirror, StorageError, UsageError
 from tain.service.events import RevisionEvents
+from tain.service.hooks import ChangeHooks
 from tain.service.publish import Publisher
 from tain.service.reads import ReadCache
 from tain.service.usage import Usage
@@ -39,7 +40,7 @@ class Site:
     # for followers' long-polls, and hooks run after every change to a repository
     mirror_of: str | None = None
     events: RevisionEvents = field(default_factory=RevisionEvents)
-    on_change: list[Callable[[str], None]] = field(default_factory=list)
+    on_change: ChangeHooks = field(default_factory=ChangeHooks)
 
     def __post_init__(self) -> None:
         self.reads = ReadCache(self.catalog, self.clock)
@@ -73,8 +74,7 @@ class Site:
             except StorageError as exc:
                 log.error("publishing %s failed: %s", repo, exc)
         self.events.notify(repo)
-        for hook in self.on_change:
-            hook(repo)
+        self.on_change.run(repo)
 
     def close(self) -> None:
         self.catalog.close()

@@ -76,7 +76,9 @@ class SourceScheduler:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        for worker in list(self._running.values()):
+        with self._lock:  # runs end (and leave the dict) meanwhile
+            workers = list(self._running.values())
+        for worker in workers:
             worker.join(timeout)
 
     def wake(self) -> None:

@@ -6,7 +6,7 @@ Modules: ``viewer`` (sessions and CSRF), ``render`` (pages and error pages), ``n
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 
 from tain.server.console import (
     access,
@@ -21,9 +21,17 @@ from tain.server.console import (
     static,
     stats,
 )
+from tain.server.console.state import new_console_state
+from tain.service.site import Site
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 PARTS = (signin, overview, browse, downloads, repo_actions, access, audit, operations, stats,
          network, static)
 for part in PARTS:
     router.include_router(part.router)
+
+
+def install(app: FastAPI, site: Site) -> None:
+    """The console's pages, and its state made now: requests only read it."""
+    app.state.console = new_console_state(site)
+    app.include_router(router)

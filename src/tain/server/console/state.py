@@ -1,4 +1,6 @@
-"""The console's per-app state: templates and the session manager, made on first use."""
+"""The console's per-app state: templates and the session manager (with its counts of
+failed sign-ins), made with the app. Made on first use instead, two first requests at
+once could each make one, and the failures counted in the one dropped were lost."""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from tain.core.units import human_size
 from tain.server.console.urls import download_url
-from tain.server.deps import get_site
 from tain.service.sessions import SessionManager
 from tain.service.site import Site
 
@@ -28,13 +29,12 @@ class ConsoleState:
     templates: Environment
 
 
+def new_console_state(site: Site) -> ConsoleState:
+    return ConsoleState(site, SessionManager(site), _environment())
+
+
 def console_state(request: Request) -> ConsoleState:
-    app_state = request.app.state
-    state: ConsoleState | None = getattr(app_state, "console", None)
-    if state is None:
-        site = get_site(request)
-        state = ConsoleState(site, SessionManager(site), _environment())
-        app_state.console = state
+    state: ConsoleState = request.app.state.console  # set by tain.server.console.install
     return state
 
 
