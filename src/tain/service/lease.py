@@ -14,6 +14,7 @@ unreachable): a process that cannot renew stops working before anyone takes over
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -27,7 +28,7 @@ log = logging.getLogger("tain.lease")
 
 def new_holder() -> str:
     """A name unique to this process: host, pid and a random part."""
-    return f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class LeaseKeeper:
