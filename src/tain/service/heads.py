@@ -131,13 +131,20 @@ class HeadSigner:
         while not self._stop.is_set():
             self._wake.wait(POLL_SECONDS)
             self._wake.clear()
-            if self.site.mirror_of is not None or not self.lease.held:
-                self._checked_at = 0.0  # a new holder checks every head at once
-                continue
             try:
-                self._sign(self._due())
+                self.run_once()
             except Exception:  # the catalog is down: the next round tries again
                 log.exception("cannot check the head statements")
+
+    def run_once(self) -> list[str]:
+        """One round; the repositories it signed (none on a mirror, or while another
+        process holds the lease)."""
+        if self.site.mirror_of is not None or not self.lease.held:
+            self._checked_at = 0.0  # a new holder checks every head at once
+            return []
+        due = sorted(self._due())
+        self._sign(due)
+        return due
 
     def _due(self) -> set[str]:
         with self._lock:
@@ -148,8 +155,8 @@ class HeadSigner:
             due |= self._expiring()
         return due
 
-    def _sign(self, due: set[str]) -> None:
-        for repo in sorted(due):
+    def _sign(self, due: list[str]) -> None:
+        for repo in due:
             try:
                 sign_head_now(self.site, repo)
             except TainError as exc:
