@@ -34,6 +34,9 @@ def handle_deleted(site: Site, upstream: str, present: Collection[str], *,
             _delete(site, repo)
         else:
             _mark(site, repo, upstream, traces.get(repo), now)
+    if prune:  # a sync that raced with the deletion may have left a trace behind
+        for repo in set(traces) - set(present) - set(gone):
+            site.catalog.drop_trace(repo)
     return gone
 
 

@@ -88,7 +88,8 @@ class Follower:
                 self._seq[upstream] = int(answer.get("seq", 0))
                 changed = [r for r in answer.get("repos", []) if r in repos]
                 if self.clock() - polled_at >= self.config.poll_seconds:
-                    repos, changed, polled_at = self._repos(client), repos, self.clock()
+                    repos = changed = self._repos(client)
+                    polled_at = self.clock()
                 if changed:
                     self.sync(client, changed)
         finally:
