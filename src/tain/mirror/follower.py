@@ -63,7 +63,7 @@ class Follower:
                 continue  # another process follows
             for upstream in self.config.upstreams:
                 if not self._following():
-                    return
+                    break  # stopped, or the lease went to another process
                 try:
                     self._follow(upstream)
                 except TainError as exc:
