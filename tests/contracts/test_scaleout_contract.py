@@ -34,7 +34,7 @@ def _commit_versions(catalog: SqlCatalog, repo: str, count: int) -> list[str]:
     return shas
 
 
-def test_unsigned_heads_lists_heads_without_a_current_statement(catalog: SqlCatalog) -> None:
+def test_unsigned_heads_and_drop_trace(catalog: SqlCatalog) -> None:
     catalog.create_repo("empty", public=False, actor="a")
     _commit_versions(catalog, "r", 1)
     assert catalog.unsigned_heads() == ["r"]  # an empty repository needs none
@@ -45,6 +45,11 @@ def test_unsigned_heads_lists_heads_without_a_current_statement(catalog: SqlCata
     catalog.commit("r", [Change("put", "g", Entry("g", Kind.FILE, 0o644, 1, sha256_hex(data),
                                                   4))], author="a")
     assert catalog.unsigned_heads() == ["r"]  # the statement is for revision 1
+    catalog.record_trace(Trace("r", "http://up", 1, 1, 1.0, 1.0, 0, 0.0, None))
+    catalog.drop_trace("other")  # none: no error
+    assert [t.repo for t in catalog.list_traces()] == ["r"]
+    catalog.drop_trace("r")
+    assert catalog.list_traces() == []
 
 
 def test_follow_retention_drops_what_the_upstream_dropped(catalog: SqlCatalog) -> None:
@@ -65,25 +70,14 @@ def test_follow_retention_drops_what_the_upstream_dropped(catalog: SqlCatalog) -
     assert catalog.follow_retention("r", oldest_kept=3, keep_last=2, keep_days=None,
                                     actor="mirror") == 0
     assert len(catalog.audit_entries(action="retention.follow")) == 1
-
-
-def test_follow_retention_never_passes_the_head(catalog: SqlCatalog) -> None:
-    _commit_versions(catalog, "r", 3)
+    # never past the head, whatever the upstream says
     catalog.follow_retention("r", oldest_kept=9, keep_last=1, keep_days=2.5, actor="mirror")
     repo = catalog.get_repo("r")
-    assert (repo.oldest_kept, repo.keep_last, repo.keep_days) == (3, 1, 2.5)
-    assert catalog.lookup("r", "f", rev=3) is not None
+    assert (repo.oldest_kept, repo.keep_last, repo.keep_days) == (4, 1, 2.5)
+    assert catalog.lookup("r", "f", rev=4) is not None
     with pytest.raises(NotFound):
         catalog.follow_retention("nope", oldest_kept=1, keep_last=None, keep_days=None,
                                  actor="mirror")
-
-
-def test_drop_trace(catalog: SqlCatalog) -> None:
-    catalog.record_trace(Trace("r", "http://up", 1, 1, 1.0, 1.0, 0, 0.0, None))
-    catalog.drop_trace("other")  # none: no error
-    assert [t.repo for t in catalog.list_traces()] == ["r"]
-    catalog.drop_trace("r")
-    assert catalog.list_traces() == []
 
 
 def test_rotations_record_the_first_revision_the_new_key_signs(catalog: SqlCatalog) -> None:

@@ -31,7 +31,7 @@ from tests.monitor.receivers import webhook_receiver
 from tests.pg import fresh_pg_database
 
 pytestmark = pytest.mark.postgres
-REVISIONS = 3
+REVISIONS = 2
 
 
 def _client(url: str, token: str) -> httpx.Client:
@@ -137,7 +137,7 @@ def test_two_processes_replicate_once_alert_once_and_take_over(tmp_path: Path) -
                 _sql(db, "UPDATE audit SET actor = 'forger' WHERE seq = 1")
                 [fired] = hooks.wait_for(1, timeout=15)
                 assert fired["event"] == "firing" and fired["alert"]["rule"] == "audit_broken"
-                deadline = time.monotonic() + 4  # both engines check every second
+                deadline = time.monotonic() + 2  # both engines check every second
                 while time.monotonic() < deadline:
                     assert len(hooks.bodies) == 1, hooks.bodies
                     time.sleep(0.1)
