@@ -103,6 +103,7 @@ class SiteConfig:
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     mirror: MirrorConfig | None = None  # set: this site follows an upstream
     signing: SigningConfig = field(default_factory=SigningConfig)
+    lease_seconds: int = 30  # site-wide background work: docs/scale-out.md
 
 
 def sqlite_url(path: Path) -> str:
@@ -185,7 +186,15 @@ def parse(raw: Mapping[str, Any], site_dir: Path, env: Mapping[str, str]) -> Sit
         sources=parse_sources_config(_table(raw, "sources")),
         mirror=parse_mirror(_table(raw, "mirror"), env),
         signing=parse_signing(_table(raw, "signing")),
+        lease_seconds=_lease(server),
     )
+
+
+def _lease(server: Mapping[str, Any]) -> int:
+    seconds = parse_duration(str(server.get("lease", "30s")))
+    if seconds < 2:
+        raise UsageError("[server] lease must be at least 2s")
+    return seconds
 
 
 def _redirector(raw: Mapping[str, Any], site_dir: Path, public_url: str | None,

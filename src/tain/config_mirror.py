@@ -4,13 +4,17 @@
 list gives fallback and multi-hop trees), with a read token given inline or named by
 ``token_env``; ``repos`` is "all" or a list; ``poll`` is the fallback polling interval
 (notifications from the upstream normally wake the follower at once: it waits for
-them in long-polls of ``long_poll``, at most 60s).
+them in long-polls of ``long_poll``, at most 60s). ``key`` pins the upstream's signing
+key (a fingerprint or a base64 public key): the follower refuses a key chain that does
+not pass through it. ``prune_deleted`` deletes repositories deleted upstream (with
+``repos = "all"``) instead of keeping them as they were.
 ``[signing] expires`` is how long a head statement stays valid; the site re-signs it
 when a third of that is left.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +30,8 @@ class MirrorConfig:
     poll_seconds: int = 60
     parallel: int = 4  # blob downloads at once
     long_poll_seconds: int = 30  # how long one wait for the upstream's events lasts
+    key: str | None = None  # the pinned upstream key: fingerprint or base64 public key
+    prune_deleted: bool = False  # delete repositories deleted upstream
 
 
 @dataclass(frozen=True)
@@ -58,12 +64,32 @@ def parse_mirror(table: Mapping[str, Any], env: Mapping[str, str]) -> MirrorConf
     parallel = table.get("parallel", 4)
     if not isinstance(parallel, int) or isinstance(parallel, bool) or not 1 <= parallel <= 64:
         raise UsageError("[mirror] parallel must be a number from 1 to 64")
+    prune_deleted = table.get("prune_deleted", False)
+    if not isinstance(prune_deleted, bool):
+        raise UsageError("[mirror] prune_deleted must be true or false")
     return MirrorConfig(
         upstreams=tuple(u.rstrip("/") for u in upstreams), token=token or None,
         repos=None if repos == "all" else tuple(repos),
         poll_seconds=parse_duration(str(table.get("poll", "60s"))), parallel=parallel,
         long_poll_seconds=parse_duration(str(table.get("long_poll", "30s"))),
+        key=check_key(table.get("key")), prune_deleted=prune_deleted,
     )
+
+
+def check_key(key: object) -> str | None:
+    """A pinned key as written: 32 hex digits (a fingerprint) or a base64 Ed25519 key."""
+    if key is None:
+        return None
+    if isinstance(key, str) and len(key) == 32 and all(c in "0123456789abcdef" for c in key):
+        return key
+    try:
+        valid = len(base64.b64decode(str(key), validate=True)) == 32
+    except ValueError:
+        valid = False
+    if not valid:
+        raise UsageError(f"[mirror] key must be a key fingerprint (32 hex digits) or a "
+                         f"base64 public key, not {str(key)[:60]!r}") from None
+    return str(key)
 
 
 def parse_signing(table: Mapping[str, Any]) -> SigningConfig:
@@ -75,9 +101,11 @@ def parse_signing(table: Mapping[str, Any]) -> SigningConfig:
     return SigningConfig(expires_seconds=expires)
 
 
-def mirror_section(upstream: str, token: str | None, token_env: str | None) -> str:
+def mirror_section(upstream: str, token: str | None, token_env: str | None,
+                   key: str | None = None) -> str:
     """The ``[mirror]`` text ``tain init --mirror-of`` writes."""
     token = (f'token_env = "{token_env}"\n' if token_env
              else f'token = "{token}"\n' if token else "")
+    pin = f'key = "{check_key(key)}"\n' if key else ""
     url = upstream.rstrip("/")
-    return f'\n[mirror]\nupstreams = ["{url}"]\n{token}repos = "all"\npoll = "60s"\n'
+    return f'\n[mirror]\nupstreams = ["{url}"]\n{token}{pin}repos = "all"\npoll = "60s"\n'

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -20,10 +21,15 @@ Rewrite = Callable[[str, bytes], bytes]  # (request path, body) -> body to send
 
 
 @contextmanager
-def rewriting_proxy(upstream: str, rewrite: Rewrite) -> Iterator[str]:
+def rewriting_proxy(upstream: str, rewrite: Rewrite,
+                    delay: Callable[[str], float] | None = None) -> Iterator[str]:
+    """``delay(path)``: seconds to hold a request before forwarding it (a slow link;
+    other requests go on meanwhile)."""
     client = httpx.AsyncClient(base_url=upstream, timeout=90)
 
     async def forward(request: Request) -> Response:
+        if delay is not None:
+            await asyncio.sleep(delay(request.url.path))
         answer = await client.request(
             request.method, request.url.path, params=request.query_params,
             headers={k: v for k, v in request.headers.items() if k.lower() != "host"},

@@ -20,10 +20,11 @@ from tests.conftest import free_port
 
 
 class Webhooks:
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, delay: float = 0.0) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.attempts = 0
         self.fail_first = fail_first
+        self.delay = delay  # a slow endpoint: seconds before each answer
         self._lock = threading.Lock()
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
@@ -37,8 +38,9 @@ class Webhooks:
 
 
 @contextmanager
-def webhook_receiver(fail_first: int = 0) -> Iterator[tuple[str, Webhooks]]:
-    hooks = Webhooks(fail_first)
+def webhook_receiver(fail_first: int = 0,
+                     delay: float = 0.0) -> Iterator[tuple[str, Webhooks]]:
+    hooks = Webhooks(fail_first, delay)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -48,6 +50,7 @@ def webhook_receiver(fail_first: int = 0) -> Iterator[tuple[str, Webhooks]]:
                 failing = hooks.attempts <= hooks.fail_first
                 if not failing:
                     hooks.bodies.append(json.loads(body))
+            time.sleep(hooks.delay)
             self.send_response(500 if failing else 204)
             self.end_headers()
 

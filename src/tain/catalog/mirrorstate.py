@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from tain.catalog import schema as t
 from tain.catalog.repos import _repo_row
@@ -65,10 +67,12 @@ class MirrorStateCatalog(SqlBase):
         return None if found is None else dict(json.loads(found.body))
 
     def key_chain(self) -> list[Rotation]:
-        kr = t.key_rotations
+        kr, ks = t.key_rotations, t.key_rotation_starts
         with self._db.read() as conn:
             rows = conn.execute(sa.select(kr).order_by(kr.c.seq)).all()
-        return [Rotation(x.seq, x.old_key, x.new_key, x.at, x.signature) for x in rows]
+            starts = {x.seq: json.loads(x.body) for x in conn.execute(sa.select(ks))}
+        return [Rotation(x.seq, x.old_key, x.new_key, x.at, x.signature, starts.get(x.seq))
+                for x in rows]
 
     def set_key_chain(self, chain: list[Rotation], *, actor: str) -> None:
         """Replace the chain (a mirror copies its upstream's; a new root starts one).
@@ -79,10 +83,9 @@ class MirrorStateCatalog(SqlBase):
             if [(x.seq, x.new_key) for x in old] == [(x.seq, x.new) for x in chain]:
                 return
             conn.execute(sa.delete(kr))
+            conn.execute(sa.delete(t.key_rotation_starts))
             for link in chain:
-                conn.execute(sa.insert(kr).values(seq=link.seq, old_key=link.old,
-                                                  new_key=link.new, at=link.at,
-                                                  signature=link.signature))
+                _insert_link(conn, link)
             self._audit(conn, actor, "key.chain", "site", links=len(chain),
                         current=chain[-1].new if chain else None)
 
@@ -97,8 +100,30 @@ class MirrorStateCatalog(SqlBase):
 
     def add_rotation(self, link: Rotation, *, actor: str) -> None:
         with self._db.write() as conn:
-            conn.execute(sa.insert(t.key_rotations).values(
-                seq=link.seq, old_key=link.old, new_key=link.new, at=link.at,
-                signature=link.signature))
+            _insert_link(conn, link)
             self._audit(conn, actor, "key.rotate", "site", old=link.old, new=link.new,
                         seq=link.seq)
+
+    def rotate_at_heads(self, make_link: Callable[[dict[str, int]], Rotation], *,
+                        actor: str) -> Rotation:
+        """Add the rotation ``make_link(starts)`` returns, where ``starts`` names
+        head + 1 of every repository, with every repository row locked: no commit
+        runs between reading the heads and ``make_link`` (which switches the key
+        commits sign with)."""
+        with self._db.write() as conn:
+            rows = conn.execute(sa.select(t.repos.c.name, t.repos.c.head)
+                                .order_by(t.repos.c.id).with_for_update()).all()
+            link = make_link({r.name: r.head + 1 for r in rows})
+            _insert_link(conn, link)
+            self._audit(conn, actor, "key.rotate", "site", old=link.old, new=link.new,
+                        seq=link.seq)
+        return link
+
+
+def _insert_link(conn: Connection, link: Rotation) -> None:
+    conn.execute(sa.insert(t.key_rotations).values(
+        seq=link.seq, old_key=link.old, new_key=link.new, at=link.at,
+        signature=link.signature))
+    if link.starts is not None:
+        conn.execute(sa.insert(t.key_rotation_starts).values(
+            seq=link.seq, body=json.dumps(dict(sorted(link.starts.items())))))

@@ -400,3 +400,14 @@ mirror_trace = Table(
     Column("last_duration", Float, nullable=False),
     Column("last_error", Text, nullable=True),
 )
+
+# --- scale-out singletons and mirror hardening ---
+
+# Per key rotation (key_rotations.seq), the first revision of each repository the new
+# key signs, as canonical JSON {"repo": number}; signed inside the rotation statement.
+# No row: a rotation made before this was recorded (either key may have signed).
+key_rotation_starts = Table(
+    "key_rotation_starts", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("body", Text, nullable=False),
+)

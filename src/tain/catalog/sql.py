@@ -19,6 +19,7 @@ from tain.catalog.migrate import upgrade
 from tain.catalog.mirrorstate import MirrorStateCatalog
 from tain.catalog.replica import ReplicaCatalog
 from tain.catalog.repos import RepoCatalog
+from tain.catalog.scaleout import ScaleOutCatalog
 from tain.catalog.sessions import SessionCatalog
 from tain.catalog.sources import SourceCatalog
 from tain.catalog.stats import StatsCatalog
@@ -32,6 +33,7 @@ class SqlCatalog(
     SessionCatalog, ActivityCatalog,
     SourceCatalog,
     ReplicaCatalog, MirrorStateCatalog,
+    ScaleOutCatalog,
 ):
     """Every catalog operation; each mutation writes its audit entry in its own
     transaction. Build one with ``open_catalog``."""

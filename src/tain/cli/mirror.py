@@ -102,4 +102,8 @@ def show_mirror(body: dict[str, Any]) -> None:
         line = (f"  {t['repo']}: revision {t['revision']} (upstream {t['upstream_head']}, "
                 f"lag {lag}), last sync {when}, {human_size(int(t['last_bytes']))} in "
                 f"{float(t['last_duration']):.2f}s")
-        say(line + (f", ERROR: {t['last_error']}" if t.get("last_error") else ""))
+        error = t.get("last_error")
+        if error == "deleted upstream":
+            say(line + ", deleted upstream: no longer followed, still served")
+        else:
+            say(line + (f", ERROR: {error}" if error else ""))

@@ -30,19 +30,23 @@ def init(
         help="The upstream read token to write into the config (with --mirror-of).")] = None,
     token_env: Annotated[str | None, typer.Option(
         help="Name of the environment variable holding the upstream token instead.")] = None,
+    key: Annotated[str | None, typer.Option(
+        help="Pin the upstream's signing key (fingerprint or base64 public key; "
+             "with --mirror-of).")] = None,
 ) -> None:
     """Create a site: config file, signing key, catalog, and an admin user and token."""
-    from tain.config_mirror import mirror_section
+    from tain.config_mirror import check_key, mirror_section
     from tain.service.setup import create_site  # the engines load only for this command
 
-    if (token or token_env) and not mirror_of:
-        raise UsageError("--token and --token-env go with --mirror-of")
+    if (token or token_env or key) and not mirror_of:
+        raise UsageError("--token, --token-env and --key go with --mirror-of")
+    check_key(key)
     if mirror_of and not mirror_of.startswith(("http://", "https://")):
         raise UsageError(f"--mirror-of must be an http(s):// URL, not {mirror_of!r}")
     secret = create_site(site_dir, listen=listen, admin=admin, env=os.environ)
     if mirror_of:
         config = site_dir / "tain.toml"
-        config.write_text(config.read_text() + mirror_section(mirror_of, token, token_env))
+        config.write_text(config.read_text() + mirror_section(mirror_of, token, token_env, key))
         typer.echo(f"mirror of {mirror_of}: it follows the upstream while 'tain serve' runs")
     typer.echo(f"created site in {site_dir.resolve()}")
     typer.echo(f"admin user: {admin}")

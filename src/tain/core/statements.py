@@ -5,6 +5,9 @@ A head statement says "the head of REPO is REVISION, its change digest is C, the
 manifest at it hashes to M, and this is true until EXPIRES", signed by the site key
 whose fingerprint it names. A rotation statement says "key OLD hands over to key NEW",
 signed by OLD, so a client that pinned OLD can follow the chain to the current key.
+A rotation also names, per repository, the first revision NEW signs (``starts``), so
+a revision's signature is checked against the one key that was current when it was
+made (``revision_keys``): a stolen new key cannot re-sign old history.
 Values in, values out: no files, no sockets.
 """
 
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,10 +105,15 @@ class Rotation:
     new: str
     at: float
     signature: str | None = None
+    # repository -> first revision ``new`` signs; None in chains made before it existed
+    starts: Mapping[str, int] | None = None
 
     def body(self) -> dict[str, Any]:
-        return {"type": "tain-rotation", "seq": self.seq, "old": self.old, "new": self.new,
-                "at": self.at}
+        body: dict[str, Any] = {"type": "tain-rotation", "seq": self.seq, "old": self.old,
+                                "new": self.new, "at": self.at}
+        if self.starts is not None:
+            body["starts"] = dict(sorted(self.starts.items()))
+        return body
 
     def to_json(self) -> dict[str, Any]:
         return {**self.body(), "signature": self.signature,
@@ -114,14 +122,16 @@ class Rotation:
 
 def sign_rotation(old_private: Ed25519PrivateKey, rotation: Rotation) -> Rotation:
     signature = base64.b64encode(old_private.sign(canonical_json(rotation.body()))).decode()
-    return Rotation(rotation.seq, rotation.old, rotation.new, rotation.at, signature)
+    return Rotation(rotation.seq, rotation.old, rotation.new, rotation.at, signature,
+                    rotation.starts)
 
 
 def rotation_from_json(raw: Any) -> Rotation:
     try:
-        old = raw.get("old")
+        old, starts = raw.get("old"), raw.get("starts")
         return Rotation(int(raw["seq"]), None if old is None else str(old), str(raw["new"]),
-                        float(raw["at"]), raw.get("signature"))
+                        float(raw["at"]), raw.get("signature"),
+                        None if starts is None else {str(k): int(v) for k, v in starts.items()})
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise IntegrityError("a key rotation statement is malformed") from exc
 
@@ -141,6 +151,28 @@ def follow_chain(pinned: str, chain: Sequence[Rotation]) -> list[str]:
             raise IntegrityError(f"key rotation {link.seq} is not signed by the key before it")
         trusted.append(link.new)
     return trusted
+
+
+def revision_keys(chain: Sequence[Rotation], repo: str, number: int) -> list[str]:
+    """The keys that may have signed revision ``number`` of ``repo``: the key current
+    when it was made. A rotation without ``starts`` (older chains) cannot tell, so
+    across it both keys stay allowed. A repository a rotation does not name was
+    created after it: the new key signs it from revision 1."""
+    if not chain:
+        return []
+    allowed = [chain[0].new]
+    for link in chain[1:]:
+        if link.starts is None:
+            allowed = [*allowed, link.new]
+        elif number >= link.starts.get(repo, 1):
+            allowed = [link.new]
+    return allowed
+
+
+def chain_passes(chain: Sequence[Rotation], pinned: str) -> bool:
+    """Whether ``pinned`` (a fingerprint or a public key) is a key of ``chain``."""
+    pin = pinned if len(pinned) == 32 else _safe_fingerprint(pinned)
+    return any(fingerprint(link.new) == pin for link in chain)
 
 
 def verify_bytes(public_text: str, signature: str, data: bytes) -> bool:

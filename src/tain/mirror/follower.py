@@ -3,7 +3,8 @@
 It syncs every repository it carries, then long-polls the upstream's event endpoint
 and syncs what changed as soon as it is told (polling every ``poll`` seconds anyway).
 An upstream that fails is left for the next one in ``[mirror] upstreams``. Each sync
-writes a trace, in the catalog and as ``published/.tain-trace/<repo>``.
+writes a trace, in the catalog and as ``published/.tain-trace/<repo>``. With several
+processes on one catalog, only the holder of the "follower" lease follows.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ import httpx
 
 from tain.catalog.mirrorstate import Trace
 from tain.config_mirror import MirrorConfig
-from tain.core.statements import follow_chain
+from tain.core.signing import fingerprint
+from tain.core.statements import Rotation, chain_passes, follow_chain
 from tain.errors import IntegrityError, TainError
+from tain.mirror.deleted import handle_deleted
 from tain.mirror.sync import SyncResult, sync_repo
 from tain.mirror.trace import write_trace_file
 from tain.mirror.upstream import UpstreamClient
+from tain.service.lease import LeaseKeeper
 from tain.service.site import Site
 
 log = logging.getLogger("tain.mirror")
@@ -29,9 +33,9 @@ RETRY = 2.0
 
 
 class Follower:
-    def __init__(self, site: Site, config: MirrorConfig, *,
+    def __init__(self, site: Site, config: MirrorConfig, lease: LeaseKeeper, *,
                  clock: Callable[[], float] = time.time) -> None:
-        self.site, self.config, self.clock = site, config, clock
+        self.site, self.config, self.lease, self.clock = site, config, lease, clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tain-follower", daemon=True)
         self._seq: dict[str, int] = {}
@@ -52,13 +56,18 @@ class Follower:
             self._thread.join(timeout=15)
 
     def _following(self) -> bool:
+        return self._active() and self.lease.held
+
+    def _active(self) -> bool:
         return not self._stop.is_set() and self.site.mirror_of is not None
 
     def _run(self) -> None:
-        while self._following():
+        while self._active():
+            if not self.lease.wait_held(RETRY):
+                continue  # another process follows
             for upstream in self.config.upstreams:
                 if not self._following():
-                    return
+                    break  # stopped, or the lease went to another process
                 try:
                     self._follow(upstream)
                 except TainError as exc:
@@ -88,7 +97,8 @@ class Follower:
                 self._seq[upstream] = int(answer.get("seq", 0))
                 changed = [r for r in answer.get("repos", []) if r in repos]
                 if self.clock() - polled_at >= self.config.poll_seconds:
-                    repos, changed, polled_at = self._repos(client), repos, self.clock()
+                    repos = changed = self._repos(client)
+                    polled_at = self.clock()
                 if changed:
                     self.sync(client, changed)
         finally:
@@ -99,7 +109,10 @@ class Follower:
     def _repos(self, client: UpstreamClient) -> list[str]:
         if self.config.repos is not None:
             return list(self.config.repos)
-        return [str(r["name"]) for r in client.list_repos()]
+        names = [str(r["name"]) for r in client.list_repos()]
+        handle_deleted(self.site, client.base_url, set(names),
+                       prune=self.config.prune_deleted, now=self.clock())
+        return names
 
     def sync(self, client: UpstreamClient, repos: list[str]) -> None:
         started = self.clock()
@@ -115,19 +128,29 @@ class Follower:
                 return
             self._sync_one(client, repo, keys)
 
-    def _trusted_keys(self, client: UpstreamClient) -> list[str]:
-        """The upstream's key chain, which must extend the one held here."""
+    def _trusted_keys(self, client: UpstreamClient) -> list[Rotation]:
+        """The upstream's key chain, verified: it must pass through the pinned key
+        (``[mirror] key``) and extend the chain held here."""
         chain = client.key_chain()
         if not chain:
             raise IntegrityError(f"{client.base_url} publishes no signing key")
         held = self.site.catalog.key_chain()
-        keys = follow_chain((held or chain)[0].new, chain)
+        pin = self.config.key
+        if pin is not None and not chain_passes(chain, pin):
+            raise IntegrityError(
+                f"{client.base_url}'s key chain does not contain the pinned key {pin} "
+                "([mirror] key)", hint="the upstream may be an impostor, or the pin is wrong")
+        follow_chain((held or chain)[0].new, chain)  # every link signed by the one before
         if held and [k.new for k in chain[: len(held)]] != [k.new for k in held]:
             raise IntegrityError(f"{client.base_url}'s key chain does not extend ours")
+        if pin is None and not held:
+            log.warning("trusting the key chain of %s on first use (root key %s); pin it "
+                        "with [mirror] key = FINGERPRINT", client.base_url,
+                        fingerprint(chain[0].new))
         self.site.catalog.set_key_chain(chain, actor="mirror")
-        return keys
+        return chain
 
-    def _sync_one(self, client: UpstreamClient, repo: str, keys: list[str]) -> None:
+    def _sync_one(self, client: UpstreamClient, repo: str, keys: list[Rotation]) -> None:
         started = self.clock()
         old = {t.repo: t for t in self.site.catalog.list_traces()}.get(repo)
         try:

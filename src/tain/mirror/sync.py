@@ -1,12 +1,14 @@
 """Bringing one repository up to date with its upstream.
 
 For each page of the upstream's log: verify every revision's signature against the
-key chain, fetch the blobs the revisions name that this site lacks (in parallel, each
-SHA-256 checked before it is stored), then replay the revisions in one catalog
-transaction each, which checks the change digest chain. A ``snapshot`` page (the
-upstream no longer keeps the revisions after our head) jumps to the full state of the
-named revision. Last, the upstream's head statement is copied once its signature, its
-revision and its manifest digest match what this site now holds.
+key of the chain that was current when the revision was made, fetch the blobs the
+revisions name that this site lacks (in parallel, each SHA-256 checked before it is
+stored), then replay the revisions in one catalog transaction each, which checks the
+change digest chain. A ``snapshot`` page (the upstream no longer keeps the revisions
+after our head) jumps to the full state of the named revision. Revisions the upstream
+no longer keeps are dropped here too (its retention settings are copied). Last, the
+upstream's head statement is copied once its signature, its revision and its manifest
+digest match what this site now holds.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from dataclasses import dataclass
 from tain.catalog.models import Revision
 from tain.core.manifest import Entry, Kind, canonical_json, plan_changes
 from tain.core.signing import verify_revision
-from tain.core.statements import head_from_json, manifest_digest, verify_bytes
+from tain.core.statements import (
+    Rotation,
+    head_from_json,
+    manifest_digest,
+    revision_keys,
+    verify_bytes,
+)
 from tain.errors import Conflict, IntegrityError, NotFound
 from tain.mirror.upstream import UpstreamClient
 from tain.service.site import Site
@@ -41,8 +49,9 @@ class Diverged(Conflict):
     code = "diverged"
 
 
-def sync_repo(site: Site, client: UpstreamClient, repo: str, keys: Sequence[str],
+def sync_repo(site: Site, client: UpstreamClient, repo: str, keys: Sequence[Rotation],
               *, parallel: int = 4) -> SyncResult:
+    """``keys`` is the verified key chain."""
     page = client.log(repo, 0, max_bytes=1)  # settings and head, one small page
     _ensure_repo(site, repo, page["repo"])
     local = site.catalog.get_repo(repo)
@@ -68,6 +77,7 @@ def sync_repo(site: Site, client: UpstreamClient, repo: str, keys: Sequence[str]
         if not page.get("more") or since == start:  # done, or a page that brings nothing
             break
     result.revision = since
+    _follow_retention(site, repo, page["repo"])
     if result.revisions:
         site.publish(repo)
     _copy_head(site, client, repo, since, keys)
@@ -107,20 +117,31 @@ def _ensure_repo(site: Site, repo: str, settings: dict[str, object]) -> None:
             keep_days=float(keep_days) if isinstance(keep_days, int | float) else None)
 
 
-def _check_signature(raw: dict[str, object], keys: Sequence[str]) -> None:
+def _follow_retention(site: Site, repo: str, settings: dict[str, object]) -> None:
+    """Drop what the upstream no longer keeps, and take its retention settings."""
+    oldest, keep_last, keep_days = (settings.get(k) for k in ("oldest_kept", "keep_last",
+                                                                "keep_days"))
+    site.catalog.follow_retention(
+        repo, oldest_kept=oldest if isinstance(oldest, int) else 1,
+        keep_last=keep_last if isinstance(keep_last, int) else None,
+        keep_days=float(keep_days) if isinstance(keep_days, int | float) else None,
+        actor=ACTOR)
+
+
+def _check_signature(raw: dict[str, object], chain: Sequence[Rotation]) -> None:
     repo, number, digest = str(raw["repo"]), int(str(raw["number"])), str(raw["change_digest"])
     signature = raw.get("signature")
     if not isinstance(signature, str):
         raise IntegrityError(f"{repo}@{number} is not signed; a mirror takes only "
                              "signed revisions")
-    for key in keys:
+    for key in revision_keys(chain, repo, number):
         try:
             verify_revision(key, signature, repo, number, digest)
             return
         except IntegrityError:
             continue
-    raise IntegrityError(f"{repo}@{number}: the signature does not verify with any key "
-                         "of the site's key chain; nothing was committed")
+    raise IntegrityError(f"{repo}@{number}: the signature does not verify with the key that "
+                         "was current when the revision was made; nothing was committed")
 
 
 def _wanted(revisions: Iterable[dict[str, object]]) -> set[str]:
@@ -149,7 +170,7 @@ def _fetch_blobs(site: Site, client: UpstreamClient, shas: set[str], parallel: i
 
 
 def _snapshot(site: Site, client: UpstreamClient, repo: str, number: int,
-              keys: Sequence[str], parallel: int, result: SyncResult) -> int:
+              keys: Sequence[Rotation], parallel: int, result: SyncResult) -> int:
     raw = client.revision(repo, number)
     _check_signature(raw, keys)
     theirs = {e.path: e for e in client.iter_tree(repo, rev=number)}
@@ -164,13 +185,13 @@ def _snapshot(site: Site, client: UpstreamClient, repo: str, number: int,
 
 
 def _copy_head(site: Site, client: UpstreamClient, repo: str, head: int,
-               keys: Sequence[str]) -> None:
+               chain: Sequence[Rotation]) -> None:
     try:
         raw = client.head(repo)
     except NotFound:
         return  # not signed yet; the next sync copies it
     statement = head_from_json(raw)
-    signed = [k for k in keys if verify_bytes(k, statement.signature,
+    signed = [k.new for k in chain if verify_bytes(k.new, statement.signature,
                                               canonical_json(statement.body()))]
     if not signed or statement.repo != repo:
         raise IntegrityError(f"{repo}: the upstream's head statement has a bad signature")

@@ -3,7 +3,9 @@ the alert engine, with the two background threads that drive them.
 
 ``start()`` begins flushing usage every ``[stats] flush_every`` and checking alerts
 every ``[alerts] check_every``; ``stop()`` ends both and flushes what is left. A
-flush that fails (the catalog is down) keeps its counts for the next one.
+flush that fails (the catalog is down) keeps its counts for the next one. With
+several processes on one catalog every one flushes its own counts, but only the holder
+of the "alerts" lease checks alerts, so each alert is sent once.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from tain.monitor.engine import AlertEngine, CheckResult, sample_notification
 from tain.monitor.facts import FactGatherer, JobResults, no_jobs
 from tain.monitor.metrics import build_registry
 from tain.monitor.providers import Providers
+from tain.service.lease import LeaseKeeper
 from tain.service.site import Site
 from tain.service.usage import UsageBatch
 
 log = logging.getLogger("tain.monitor")
 DAY = 86400.0
+ALERTS_LEASE = "alerts"
 
 
 class Monitoring:
@@ -38,6 +42,7 @@ class Monitoring:
         self._pruned_day = ""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.lease = LeaseKeeper(site.catalog, ALERTS_LEASE, ttl=site.config.lease_seconds)
 
     def start(self, jobs: JobResults = no_jobs) -> None:
         """Begin the background work; ``jobs`` tells how scheduled jobs last ended.
@@ -47,6 +52,7 @@ class Monitoring:
         if self.config.stats.enabled:
             self._spawn("tain-stats", self.config.stats.flush_seconds, self.flush)
         if self.config.alerts.enabled:
+            self.lease.start()
             self._spawn("tain-alerts", self.config.alerts.check_seconds, self.check_alerts)
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -54,6 +60,7 @@ class Monitoring:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        self.lease.stop()
         if self.config.stats.enabled:
             self.flush()
 
@@ -77,6 +84,10 @@ class Monitoring:
             return len(batch.downloads) + len(batch.popular) + len(batch.pushes)
 
     def check_alerts(self) -> CheckResult | None:
+        """One round of the background checks: None when another process holds the
+        lease (or the check failed)."""
+        if not self.lease.held:
+            return None
         try:
             return self.engine.check()
         except Exception:

@@ -5,6 +5,10 @@ manifest digest of its head and signs a fresh head statement, off the commit pat
 coalesced (ten commits in a burst cost one or two manifest walks). The same thread
 re-signs a statement when a third of its validity is left. Mirrors sign nothing: they
 copy statements and the key chain from their upstream.
+
+With several processes on one catalog only the holder of the signer's lease signs; it
+learns of commits made by the other processes from ``unsigned_heads`` (one query every
+``POLL_SECONDS``).
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ from tain.core.statements import (
     sign_rotation,
 )
 from tain.errors import Conflict, TainError
+from tain.service.lease import LeaseKeeper
 from tain.service.site import Site
 
 log = logging.getLogger("tain.heads")
 RECHECK_SECONDS = 60.0
+POLL_SECONDS = 2.0
 
 
 def ensure_key_chain(site: Site) -> None:
@@ -64,9 +70,7 @@ def rotate_key(site: Site, *, actor: str) -> Rotation:
     if chain[-1].new != site.public_key:
         raise Conflict("the key file is not the last key of the site's key chain",
                        hint="restore the current key file before rotating")
-    new_key = load_private_key(new_private_key_pem())
-    link = sign_rotation(site.key, Rotation(chain[-1].seq + 1, site.public_key,
-                                            public_key_text(new_key), site.clock()))
+    old_key, new_key = site.key, load_private_key(new_private_key_pem())
     key_file: Path = site.config.key_file
     retired = key_file.with_name(f"{key_file.name}.{chain[-1].seq}.retired")
     os.replace(key_file, retired)
@@ -75,8 +79,19 @@ def rotate_key(site: Site, *, actor: str) -> Rotation:
         fh.write(private_key_pem(new_key))
         fh.flush()
         os.fsync(fh.fileno())
-    site.catalog.add_rotation(link, actor=actor)
-    site.key = new_key
+
+    def hand_over(starts: dict[str, int]) -> Rotation:
+        link = sign_rotation(old_key, Rotation(chain[-1].seq + 1, public_key_text(old_key),
+                                               public_key_text(new_key), site.clock(),
+                                               starts=starts))
+        site.key = new_key  # commits wait for the repository rows this holds
+        return link
+
+    try:
+        link = site.catalog.rotate_at_heads(hand_over, actor=actor)
+    except BaseException:
+        site.key = old_key
+        raise
     for repo in site.catalog.list_repos():
         sign_head_now(site, repo.name)
     return link
@@ -85,8 +100,9 @@ def rotate_key(site: Site, *, actor: str) -> Rotation:
 class HeadSigner:
     """The background thread that keeps every head statement fresh."""
 
-    def __init__(self, site: Site) -> None:
-        self.site = site
+    def __init__(self, site: Site, lease: LeaseKeeper) -> None:
+        self.site, self.lease = site, lease
+        self._checked_at = 0.0
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -116,18 +132,38 @@ class HeadSigner:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(RECHECK_SECONDS)
+            self._wake.wait(POLL_SECONDS)
             self._wake.clear()
-            if self.site.mirror_of is not None:
-                continue
-            with self._lock:
-                due, self._dirty = self._dirty, set()
+            try:
+                self.run_once()
+            except Exception:  # the catalog is down: the next round tries again
+                log.exception("cannot check the head statements")
+
+    def run_once(self) -> list[str]:
+        """One round; the repositories it signed (none on a mirror, or while another
+        process holds the lease)."""
+        if self.site.mirror_of is not None or not self.lease.held:
+            self._checked_at = 0.0  # a new holder checks every head at once
+            return []
+        due = sorted(self._due())
+        self._sign(due)
+        return due
+
+    def _due(self) -> set[str]:
+        with self._lock:
+            due, self._dirty = self._dirty, set()
+        due.update(self.site.catalog.unsigned_heads())
+        if self.site.clock() - self._checked_at >= RECHECK_SECONDS:
+            self._checked_at = self.site.clock()
             due |= self._expiring()
-            for repo in sorted(due):
-                try:
-                    sign_head_now(self.site, repo)
-                except TainError as exc:
-                    log.warning("cannot sign the head of %s: %s", repo, exc)
+        return due
+
+    def _sign(self, due: list[str]) -> None:
+        for repo in due:
+            try:
+                sign_head_now(self.site, repo)
+            except TainError as exc:
+                log.warning("cannot sign the head of %s: %s", repo, exc)
 
     def _expiring(self) -> set[str]:
         out: set[str] = set()

@@ -135,14 +135,16 @@ def rotate(site: SiteDep, who: PrincipalDep) -> dict[str, Any]:
 
 @router.get("/mirror")
 def mirror_state(site: SiteDep, who: PrincipalDep) -> dict[str, Any]:
-    """This site's role and, on a mirror, the trace of every repository it follows."""
+    """This site's role and, on a mirror, the trace of every repository it follows
+    (a site admin also sees those not created here yet: a first sync that failed)."""
     if who.user is None:
         raise Forbidden("the mirror state needs a token")
     visible = {r.name for r in site.catalog.list_repos() if role_on(site.catalog, who, r)}
     return {
         "mirror_of": site.mirror_of,
         "upstreams": list(site.config.mirror.upstreams) if site.config.mirror else [],
-        "traces": [t.to_json() for t in site.catalog.list_traces() if t.repo in visible],
+        "traces": [t.to_json() for t in site.catalog.list_traces()
+                   if t.repo in visible or who.is_admin],
     }
 
 
