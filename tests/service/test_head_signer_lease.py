@@ -38,8 +38,7 @@ def _commit(site: Site, n: int) -> None:
     site.catalog.commit("r", [Change("put", "f", Entry("f", Kind.FILE, 0o644, n,
                                                        sha256_hex(data), len(data)))],
                         author="admin", sign=site.sign)
-    for mark in site.on_change:
-        mark("r")
+    site.on_change.run("r")
 
 
 def _signed_revision(site: Site) -> int | None:
@@ -52,7 +51,7 @@ def test_only_the_holder_signs_and_the_other_takes_over(two_sites: tuple[Site, S
     lease_a = LeaseKeeper(a.catalog, "head-signer", ttl=60, holder="a")
     lease_b = LeaseKeeper(b.catalog, "head-signer", ttl=60, holder="b")
     signer_a, signer_b = HeadSigner(a, lease_a), HeadSigner(b, lease_b)
-    b.on_change.append(signer_b.mark)
+    b.on_change.add(signer_b.mark)
     assert lease_a.tick() and not lease_b.tick()
     _commit(b, 1)  # committed on b, which does not hold the lease
     assert signer_b.run_once() == [] and _signed_revision(b) is None
