@@ -419,3 +419,42 @@ def test_a_blob_just_stored_is_not_hashed_again_by_its_first_read(
     flip_first_byte(store.local_path(sha) or Path())  # a later change is still caught
     with pytest.raises(IntegrityError):
         store.open(sha)
+
+
+def test_a_hard_link_to_a_verified_blob_does_not_make_it_hashed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publishing links every blob into two trees; a link changes the file's ctime but
+    not its bytes, so the verification stands. A copy replaced by rename is hashed."""
+    import tain.store.local as local_module
+
+    store = LocalStore([tmp_path / "data"])
+    sha = put(store, b"link me" * 1000)
+    blob = store.local_path(sha)
+    assert blob is not None
+    calls: list[object] = []
+    real = local_module.hashlib.file_digest
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(local_module.hashlib, "file_digest", counting)
+    ctime = blob.stat().st_ctime_ns
+    for tree in ("a", "b"):
+        (tmp_path / tree).mkdir()
+        os.link(blob, tmp_path / tree / "file")
+    assert blob.stat().st_nlink == 3
+    assert blob.stat().st_ctime_ns >= ctime
+    assert store.local_path(sha) == blob and read(store, sha) == b"link me" * 1000
+    assert calls == []
+
+    # same size, same mtime, other bytes, arriving by rename: a new inode, hashed again
+    st = blob.stat()
+    other = tmp_path / "other"
+    other.write_bytes(b"LINK ME" * 1000)
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(other, blob)
+    with pytest.raises(IntegrityError):
+        store.open(sha)
+    assert len(calls) == 1
