@@ -106,3 +106,40 @@ def test_publish_heals_a_lost_or_garbled_state(
     (inactive / "f").unlink()
     pub.publish("r")
     assert tree_of(pub.root / "r") == {"f": b"5", "g": b"3b", "h": b"4"}
+
+
+def test_both_trees_are_built_whole_without_hashing_any_blob_again(
+    parts: tuple[SqlCatalog, LocalStore, Publisher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first publish builds one tree, the second builds the other from nothing: both
+    hold every kind of entry, and neither hashes a blob the store verified on its way
+    in (a hard link changes a blob file's ctime, not its bytes)."""
+    import tain.store.local as local_module
+
+    catalog, store, pub = parts
+    files = {f"d{i}/s/f{j}": f"{i}.{j}".encode() for i in range(3) for j in range(4)}
+    put(catalog, store, files)
+    put(catalog, store, {"bin/tool": b"#!/bin/sh\n"}, mode=0o755)
+    catalog.commit("r", [Change("put", "l", Entry("l", Kind.SYMLINK, 0o777, 0, target="d0"))],
+                   author="t")
+    hashed: list[object] = []
+    real = local_module.hashlib.file_digest
+
+    def counting(*args: object, **kwargs: object) -> object:
+        hashed.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(local_module.hashlib, "file_digest", counting)
+    expected: dict[str, bytes | str] = {
+        **{f"d{i}": "dir" for i in range(3)}, **{f"d{i}/s": "dir" for i in range(3)},
+        **files, "bin": "dir", "bin/tool": b"#!/bin/sh\n", "l": "->d0",
+    }
+    assert pub.publish("r") == 3
+    assert tree_of(pub.root / "r") == expected
+    put(catalog, store, {"new": b"n"})
+    assert pub.publish("r") == 4
+    assert tree_of(pub.root / "r") == {**expected, "new": b"n"}
+    state = json.loads((pub.root / ".tain" / "r" / "state.json").read_text())
+    assert state == {"a": 3, "b": 4, "active": "b"}
+    assert os.access(pub.root / "r" / "bin" / "tool", os.X_OK)
+    assert hashed == []

@@ -339,6 +339,71 @@ def test_group_fsyncs_before_linking_and_each_directory_once(
     assert tmp_files([root]) == []
 
 
+def test_a_large_group_syncs_each_filesystem_before_the_first_link_and_after_the_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From SYNCFS_MIN blobs on, one syncfs per filesystem replaces the per-file and
+    per-directory fsyncs, in the same order: bytes durable, then names, then durable."""
+    import tain.store.local_group as local_group
+
+    roots = [tmp_path / "d1", tmp_path / "d2"]  # two dirs, one filesystem
+    store = LocalStore(roots, copies=2)
+    events: list[tuple[str, str]] = []
+    real_sync, real_link = local_group.sync_filesystem, os.link
+
+    def sync(path: Path) -> None:
+        events.append(("syncfs", str(path)))
+        real_sync(path)
+
+    def link(src: Any, dst: Any, **kw: Any) -> None:
+        events.append(("link", str(dst)))
+        real_link(src, dst, **kw)
+
+    datas = [f"blob {i}".encode() for i in range(local_group.SYNCFS_MIN)]
+    with store.blob_group() as group:
+        for data in datas:
+            with group.new_blob() as writer:
+                writer.write(data)
+                writer.commit()
+        monkeypatch.setattr(local_group, "sync_filesystem", sync)
+        monkeypatch.setattr(local_group, "fsync_dir", lambda p: events.append(("dir", str(p))))
+        monkeypatch.setattr(local_group, "_fsync_file", lambda p: events.append(("file", str(p))))
+        monkeypatch.setattr(os, "link", link)
+        group.finish()
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "syncfs" and kinds[-1] == "syncfs"
+    assert kinds.count("syncfs") == 2 and "dir" not in kinds and "file" not in kinds
+    finals = {Path(path).name for kind, path in events if kind == "link"}
+    assert finals == {sha256_hex(d) for d in datas}
+    for data in datas:
+        assert read(store, sha256_hex(data)) == data
+        assert len(copies_of(roots, sha256_hex(data))) == 2
+    assert tmp_files(roots) == []
+
+
+def test_a_large_group_whose_filesystem_sync_fails_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tain.store.local_group as local_group
+
+    root = tmp_path / "data"
+    store = LocalStore([root])
+
+    def failing(path: Path) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    with store.blob_group() as group:
+        for i in range(local_group.SYNCFS_MIN):
+            with group.new_blob() as writer:
+                writer.write(f"lost {i}".encode())
+                writer.commit()
+        monkeypatch.setattr(local_group, "sync_filesystem", failing)
+        with pytest.raises(StorageError, match="Input/output error"):
+            group.finish()
+    assert not any(root.glob("blobs/*/*"))
+    assert tmp_files([root]) == []
+
+
 def test_group_left_without_finish_removes_its_temp_files(tmp_path: Path) -> None:
     root = tmp_path / "data"
     store = LocalStore([root])
@@ -419,3 +484,52 @@ def test_a_blob_just_stored_is_not_hashed_again_by_its_first_read(
     flip_first_byte(store.local_path(sha) or Path())  # a later change is still caught
     with pytest.raises(IntegrityError):
         store.open(sha)
+
+
+def test_a_hard_link_to_a_verified_blob_does_not_make_it_hashed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publishing links every blob into two trees; a link changes the file's ctime but
+    not its bytes, so the verification stands. A copy replaced by rename is hashed."""
+    import tain.store.local as local_module
+
+    store = LocalStore([tmp_path / "data"])
+    sha = put(store, b"link me" * 1000)
+    blob = store.local_path(sha)
+    assert blob is not None
+    calls: list[object] = []
+    real = local_module.hashlib.file_digest
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(local_module.hashlib, "file_digest", counting)
+    ctime = blob.stat().st_ctime_ns
+    for tree in ("a", "b"):
+        (tmp_path / tree).mkdir()
+        os.link(blob, tmp_path / tree / "file")
+    assert blob.stat().st_nlink == 3
+    assert blob.stat().st_ctime_ns >= ctime
+    assert store.local_path(sha) == blob and read(store, sha) == b"link me" * 1000
+    assert calls == []
+
+    # same size, same mtime, other bytes, arriving by rename: a new inode, hashed again
+    st = blob.stat()
+    other = tmp_path / "other"
+    other.write_bytes(b"LINK ME" * 1000)
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(other, blob)
+    with pytest.raises(IntegrityError):
+        store.open(sha)
+    assert len(calls) == 1
+
+
+def test_sync_filesystem_is_the_real_syscall_and_reports_errors(tmp_path: Path) -> None:
+    from tain.store.durable import can_sync_filesystems, sync_filesystem
+
+    assert can_sync_filesystems()  # Linux with glibc: syncfs(2) is there
+    (tmp_path / "f").write_bytes(b"dirty")
+    sync_filesystem(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        sync_filesystem(tmp_path / "missing")

@@ -15,7 +15,9 @@ A cycle starts once something is ready and either the directory has been quiet f
 ``settle`` or the oldest ready path has waited ``batch_wait``: a burst of thousands of
 creates becomes a few revisions, while a lone change goes at once. How many paths one
 cycle takes is sized to the throughput seen (``batch_size``): about ``cycle_seconds`` of
-work, so that the first files of a long burst are committed early.
+work, so that the first files of a long burst are committed early. Before any rate is
+known the first cycle takes only ``first_batch`` paths: the first files of a burst are
+then committed within about a second while the rest follow in cycles sized to the rate.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Policy:
     max_delay: float = 5.0
     batch_wait: float = 0.5
     cycle_seconds: float = 1.0
+    first_batch: int = 200
     min_batch: int = 500
     max_batch: int = 5000
 
@@ -73,7 +76,7 @@ def cycle_start_at(
 def batch_size(paths_per_second: float | None, policy: Policy) -> int:
     """Paths for the next cycle: about ``cycle_seconds`` of work at the rate seen."""
     if paths_per_second is None:
-        return policy.max_batch
+        return policy.first_batch
     wanted = int(paths_per_second * policy.cycle_seconds)
     return max(policy.min_batch, min(policy.max_batch, wanted))
 

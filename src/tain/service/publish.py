@@ -96,8 +96,19 @@ class Publisher:
         tree.mkdir(parents=True)
         if head == 0:
             return
+        made = {tree}  # the tree is empty: nothing to remove, each parent made once
         for entry in self.catalog.iter_tree(repo, head):
-            self._place(tree, entry)
+            dest = tree / entry.path
+            if dest.parent not in made:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                made.add(dest.parent)
+            if entry.kind is Kind.DIR:
+                dest.mkdir(exist_ok=True)
+                made.add(dest)
+            elif entry.kind is Kind.SYMLINK:
+                os.symlink(entry.target or "", dest)
+            else:
+                self._place_file(dest, entry)
 
     def _place(self, tree: Path, entry: Entry) -> None:
         dest = tree / entry.path

@@ -495,7 +495,7 @@ class LocalStore:
     def _remember_verified(self, sha256: str, dirs: Iterable[Path]) -> None:
         """Note the copies just placed in ``dirs`` as verified: their bytes were hashed
         on their way in, so the first read (publishing links them at once) need not hash
-        them again. Call it after the temp name is gone (an unlink changes the ctime)."""
+        them again."""
         for parent in dirs:
             final = parent / sha256
             with contextlib.suppress(OSError):
@@ -738,7 +738,19 @@ def _blob_name_in(prefix: str) -> Callable[[str], bool]:
 
 
 def _stat_key(path: Path, st: os.stat_result) -> StatKey:
-    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    """What identifies one version of a blob file for the verified cache.
+
+    Not the ctime: adding a hard link changes it, and publishing links every blob into
+    the published trees, so a ctime key made the second tree hash every blob again.
+    The key is (path, device, inode, size, mtime_ns) instead. A blob file is written
+    once under a temp name and is read-only (0444); every replacement (a repair, a
+    rewrite of a bad copy, a new upload) arrives by rename, which brings a new inode,
+    and a write into the file in place changes its mtime (and usually its size). What
+    the key cannot see - bit rot, or someone who writes in place and sets the mtime
+    back - the ctime did not catch either (rot changes no stat field); scrubs hash
+    every copy in full, whatever the cache says.
+    """
+    return (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _storage_error(action: str, root: Path, exc: OSError) -> StorageError:

@@ -10,6 +10,14 @@ is not copied at all: the chunk's file is hard-linked and becomes the blob
 (``adopt_chunk``; a staged chunk is never rewritten in place, only replaced by rename,
 so the blob's bytes cannot change under it).
 
+A large group (``SYNCFS_MIN`` blobs or more) makes the same two steps with two syncfs(2)
+calls per filesystem instead of one fsync per file and per fan-out directory: one
+before the first link (every temp file's bytes are then durable), one after the last
+(every new name is). On a site's data disk the dirty data is mostly the site's own,
+so this costs about what the per-file fsyncs cost in I/O and saves their round trips:
+hundreds of small files sync in tens of milliseconds instead of hundreds. Small
+groups keep per-file fsyncs, so a one-file commit never waits for unrelated writes.
+
 A crash at any moment leaves at most temp files (removed by ``clean_tmp``) and blobs
 that are complete, verified and durable; the catalog learns of the blobs only after
 ``finish`` returns.
@@ -27,7 +35,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from tain.errors import StorageError
-from tain.store.durable import fsync_dir
+from tain.store.durable import can_sync_filesystems, fsync_dir, sync_filesystem
 
 if TYPE_CHECKING:
     from tain.store.local import LocalBlobWriter, LocalStore
@@ -35,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tain.store")
 
 SYNC_THREADS = 16
+SYNCFS_MIN = 64
 
 
 class LocalBlobGroup:
@@ -74,16 +83,32 @@ class LocalBlobGroup:
         if not pending:
             return
         try:
-            with ThreadPoolExecutor(min(SYNC_THREADS, len(pending))) as pool:
-                list(pool.map(_fsync_file, (temp for _, temp, _ in pending)))
-                placed = list(pool.map(self._place, pending))
-                list(pool.map(fsync_dir, sorted({d for dirs in placed for d in dirs})))
+            if len(pending) >= SYNCFS_MIN and can_sync_filesystems():
+                placed = self._finish_by_syncfs(pending)
+            else:
+                placed = self._finish_by_fsyncs(pending)
         except OSError as exc:
             raise StorageError(f"cannot store a group of blobs: {exc.strerror or exc}") from exc
         finally:
             _remove(temp for _, temp, _ in pending)
         for (sha256, _, _), dirs in zip(pending, placed, strict=True):
             self._store._remember_verified(sha256, dirs)
+
+    def _finish_by_fsyncs(self, pending: list[tuple[str, Path, Path]]) -> list[list[Path]]:
+        with ThreadPoolExecutor(min(SYNC_THREADS, len(pending))) as pool:
+            list(pool.map(_fsync_file, (temp for _, temp, _ in pending)))
+            placed = list(pool.map(self._place, pending))
+            list(pool.map(fsync_dir, sorted({d for dirs in placed for d in dirs})))
+        return placed
+
+    def _finish_by_syncfs(self, pending: list[tuple[str, Path, Path]]) -> list[list[Path]]:
+        filesystems = _one_per_filesystem(self._store.data_dirs)
+        for path in filesystems:
+            sync_filesystem(path)
+        placed = [self._place(item) for item in pending]
+        for path in filesystems:
+            sync_filesystem(path)
+        return placed
 
     def discard(self) -> None:
         with self._lock:
@@ -104,6 +129,18 @@ class LocalBlobGroup:
         tb: TracebackType | None,
     ) -> None:
         self.discard()
+
+
+def _one_per_filesystem(dirs: Iterable[Path]) -> list[Path]:
+    """One available data dir per filesystem (a missing disk is passed over, as
+    placement passes over it)."""
+    chosen: dict[int, Path] = {}
+    for path in dirs:
+        try:
+            chosen.setdefault(os.stat(path).st_dev, path)
+        except OSError:
+            continue
+    return list(chosen.values())
 
 
 def _fsync_file(path: Path) -> None:
