@@ -65,7 +65,9 @@ def status(site: SiteOpt = DEFAULT_SITE, token: TokenOpt = None, as_json: JsonOp
 
 
 def show_store(store: dict[str, Any]) -> None:
-    copies = f", {store['copies']} copies of each" if "copies" in store else ""
+    count = store.get("copies")
+    copies = "" if count is None else (
+        ", 1 copy of each" if count == 1 else f", {count} copies of each")
     say(f"blob store:  {store.get('kind')}, {store.get('blobs')} blobs, "
         f"{human_size(store.get('bytes'))}{copies}")
     dirs = [{**d, "state": "ok" if d.get("available") else "UNAVAILABLE"}
