@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from tain.cli.main import app
 from tests.conftest import RunningSite
+from tests.console.conftest import post_login
 
 
 @pytest.fixture
@@ -24,11 +25,9 @@ def test_passwd_from_stdin_then_sign_in(runner: CliRunner, running_site: Running
     assert result.exit_code == 0, result.output
     assert "set the password of admin" in result.stdout
     with running_site.anonymous() as browser:
-        wrong = browser.post("/console/login",
-                             data={"username": "admin", "password": "a fine passwor"})
+        wrong = post_login(browser, username="admin", password="a fine passwor")
         assert wrong.status_code == 401
-        right = browser.post("/console/login",
-                             data={"username": "admin", "password": "a fine password"})
+        right = post_login(browser, username="admin", password="a fine password")
         assert right.status_code == 303
     with running_site.client() as api:
         entry = api.get("/api/v1/audit", params={"action": "user.passwd"}).json()["entries"]

@@ -45,10 +45,18 @@ class ConsoleSite:
     def sign_in(self, user: str = "admin", password: str = ADMIN_PASSWORD,
                 ) -> Iterator[httpx.Client]:
         with self.browser() as client:
-            answer = client.post("/console/login",
-                                 data={"username": user, "password": password})
+            answer = post_login(client, username=user, password=password)
             assert answer.status_code == 303, answer.text
             yield client
+
+
+def post_login(client: httpx.Client, headers: dict[str, str] | None = None,
+               **fields: str) -> httpx.Response:
+    """Sign in the way a browser does: fetch the form (and its CSRF cookie), post it."""
+    form = client.get("/console/login")
+    assert form.status_code == 200, form.text
+    return client.post("/console/login", headers=headers,
+                       data={"csrf": csrf_of(form.text), **fields})
 
 
 def csrf_of(html: str) -> str:

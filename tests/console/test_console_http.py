@@ -16,6 +16,7 @@ from tests.console.conftest import (
     READER_PASSWORD,
     ConsoleSite,
     csrf_of,
+    post_login,
     put_file,
 )
 
@@ -46,8 +47,8 @@ def test_sign_in_sets_a_hardened_cookie_and_sign_out_ends_the_session(
     console_site: ConsoleSite,
 ) -> None:
     with console_site.browser() as client:
-        answer = client.post("/console/login", data={
-            "username": "admin", "password": ADMIN_PASSWORD, "next": "/console/repos"})
+        answer = post_login(client, username="admin", password=ADMIN_PASSWORD,
+                            next="/console/repos")
         assert answer.status_code == 303 and answer.headers["location"] == "/console/repos"
         cookie = answer.headers["set-cookie"]
         assert f"{COOKIE}=" in cookie and "HttpOnly" in cookie and "Path=/console" in cookie
@@ -65,17 +66,47 @@ def test_sign_in_sets_a_hardened_cookie_and_sign_out_ends_the_session(
             assert replay.get("/console/").status_code == 303
 
 
+def test_sign_in_needs_the_forms_csrf_token_and_forgeries_are_not_failures(
+    console_site: ConsoleSite,
+) -> None:
+    with console_site.api() as api:
+        assert api.post("/api/v1/users", json={"name": "forged"}).status_code == 201
+        api.put("/api/v1/users/forged/password", json={"password": "forged password"})
+    with console_site.browser() as client:
+        form = client.get("/console/login")
+        cookie = form.headers["set-cookie"]
+        assert "tain_login_csrf=" in cookie and "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie and "Path=/console" in cookie
+        token = csrf_of(form.text)
+        assert client.cookies["tain_login_csrf"] == token
+        assert csrf_of(client.get("/console/login").text) == token  # kept for other tabs
+        attempts = [{}, {"csrf": ""}, {"csrf": "0" * 64}, {"csrf": token[:-1]}]
+        for extra in attempts * 2:  # more than the lockout's 5 failures
+            answer = client.post("/console/login", data={
+                "username": "forged", "password": "wrong guess", **extra})
+            assert answer.status_code == 403 and "did not come from this site" in answer.text
+            assert COOKIE not in client.cookies
+    with console_site.browser() as stranger:  # the right field but no cookie: forged
+        answer = stranger.post("/console/login", data={
+            "username": "forged", "password": "forged password", "csrf": token})
+        assert answer.status_code == 403 and COOKIE not in stranger.cookies
+    with console_site.browser() as client:  # the forgeries did not lock the user out
+        signed_in = post_login(client, username="forged", password="forged password")
+        assert signed_in.status_code == 303
+        assert "tain_login_csrf=\"\"" in signed_in.headers["set-cookie"]  # spent
+
+
 def test_secure_cookie_behind_a_tls_proxy(console_site: ConsoleSite) -> None:
     with console_site.browser() as client:
-        answer = client.post("/console/login", headers={"X-Forwarded-Proto": "https"},
-                             data={"username": "admin", "password": ADMIN_PASSWORD})
+        answer = post_login(client, headers={"X-Forwarded-Proto": "https"},
+                            username="admin", password=ADMIN_PASSWORD)
         assert "Secure" in answer.headers["set-cookie"]
 
 
 def test_open_redirects_are_not_followed(console_site: ConsoleSite) -> None:
     with console_site.browser() as client:
-        answer = client.post("/console/login", data={
-            "username": "admin", "password": ADMIN_PASSWORD, "next": "//evil.example/x"})
+        answer = post_login(client, username="admin", password=ADMIN_PASSWORD,
+                            next="//evil.example/x")
         assert answer.headers["location"] == "/console/"
 
 
@@ -83,9 +114,8 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(
     console_site: ConsoleSite,
 ) -> None:
     with console_site.browser() as client:
-        wrong = client.post("/console/login", data={"username": "admin", "password": "nope"})
-        nobody = client.post("/console/login",
-                             data={"username": "nobody", "password": ADMIN_PASSWORD})
+        wrong = post_login(client, username="admin", password="nope")
+        nobody = post_login(client, username="nobody", password=ADMIN_PASSWORD)
         assert wrong.status_code == nobody.status_code == 401
         assert "wrong user name or password" in wrong.text
         assert "wrong user name or password" in nobody.text
@@ -98,11 +128,9 @@ def test_repeated_failures_lock_the_user_out_for_a_while(console_site: ConsoleSi
         api.put("/api/v1/users/victim/password", json={"password": "victim password"})
     with console_site.browser() as client:
         for _ in range(5):
-            answer = client.post("/console/login",
-                                 data={"username": "victim", "password": "guess"})
+            answer = post_login(client, username="victim", password="guess")
             assert answer.status_code == 401
-        locked = client.post("/console/login",
-                             data={"username": "victim", "password": "victim password"})
+        locked = post_login(client, username="victim", password="victim password")
         assert locked.status_code == 429 and "try again in" in locked.text
         assert COOKIE not in client.cookies
 
@@ -235,7 +263,7 @@ def test_a_broken_audit_chain_is_shown(running_site: RunningSite) -> None:
     with sqlite3.connect(running_site.site_dir / "catalog.sqlite3") as db:
         db.execute("UPDATE audit SET actor = 'someone else' WHERE seq = 1")
     with running_site.anonymous() as browser:
-        browser.post("/console/login", data={"username": "admin", "password": ADMIN_PASSWORD})
+        post_login(browser, username="admin", password=ADMIN_PASSWORD)
         verdict = browser.get("/console/audit/verify").text
     assert "The audit chain is broken" in verdict
     assert "entry 1: content was changed" in verdict

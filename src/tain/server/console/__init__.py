@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from tain.server.console import (
     access,
+    account,
     audit,
     browse,
     downloads,
@@ -25,8 +26,8 @@ from tain.server.console.state import new_console_state
 from tain.service.site import Site
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-PARTS = (signin, overview, browse, downloads, repo_actions, access, audit, operations, stats,
-         network, static)
+PARTS = (signin, overview, browse, downloads, repo_actions, access, account, audit, operations,
+         stats, network, static)
 for part in PARTS:
     router.include_router(part.router)
 

@@ -72,7 +72,7 @@ def create_token(
 ) -> Response:
     viewer.require_admin()
     site = viewer.state.site
-    days = _days(expires_days)
+    days = expiry_days(expires_days)
     secret, digest = new_token()
     token = site.catalog.create_token(
         check_user_name(user), name=name.strip() or "console", token_hash=digest,
@@ -97,7 +97,8 @@ def set_grant(viewer: PosterDep, user: Annotated[str, Form()], repo: Annotated[s
     return _back(f"{user} on {repo}: {parsed or 'no access'}")
 
 
-def _days(text: str) -> float | None:
+def expiry_days(text: str) -> float | None:
+    """The form's "expires in N days" field: empty for never."""
     text = text.strip()
     if not text:
         return None

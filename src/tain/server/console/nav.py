@@ -33,6 +33,7 @@ NAV: list[NavItem] = [
     NavItem("/", "Overview"),
     NavItem("/repos", "Repositories"),
     NavItem("/stats", "Statistics"),
+    NavItem("/account/tokens", "My tokens"),
     NavItem("/users", "Users and access", admin_only=True),
     NavItem("/audit", "Audit log", admin_only=True),
     NavItem("/ops", "Operations", admin_only=True),
