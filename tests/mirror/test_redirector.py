@@ -114,6 +114,8 @@ def test_private_repository_needs_a_token(net: Network) -> None:
         c.post("/api/v1/users", json={"name": "eve"}).raise_for_status()
         eve = c.post("/api/v1/tokens", json={"user": "eve"}).json()["token"]
     assert net.dl("priv/secret.txt", US, token=eve).status_code == 403
+    # the row is now cached, so this anonymous request is answered on the event loop
+    assert net.dl("priv/secret.txt", US).status_code == 401
     # the sites API leaves out repositories the caller cannot read
     visible = httpx.get(f"{net.a.url}/api/v1/sites").json()["sites"]
     assert {r["repo"] for s in visible for r in s["repos"]} == {"pub"}

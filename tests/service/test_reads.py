@@ -11,7 +11,7 @@ import pytest
 from tain.catalog.sql import SqlCatalog, open_catalog
 from tain.core.manifest import Change, Entry, Kind
 from tain.errors import NotFound
-from tain.service.reads import ReadCache
+from tain.service.reads import NotCached, ReadCache
 
 
 class Counting:
@@ -65,3 +65,23 @@ def test_revisions_out_of_range_still_raise(catalog: SqlCatalog) -> None:
         cache.lookup(repo, "x", 5)
     with pytest.raises(NotFound):
         cache.repo("nosuch")
+
+
+def test_non_blocking_repo_reads_only_a_fresh_cached_row(catalog: SqlCatalog) -> None:
+    now = [100.0]
+    counting = Counting(catalog)
+    cache = ReadCache(counting, lambda: now[0], ttl=1.0)  # type: ignore[arg-type]
+    with pytest.raises(NotCached):
+        cache.repo("r", block=False)  # nothing cached yet
+    assert counting.calls == 0
+    fetched = cache.repo("r")
+    calls = counting.calls
+    assert cache.repo("r", block=False) == fetched and counting.calls == calls
+    now[0] += 2  # stale: the caller must read in a worker thread
+    with pytest.raises(NotCached):
+        cache.repo("r", block=False)
+    cache.repo("r")
+    cache.forget("r")
+    with pytest.raises(NotCached):
+        cache.repo("r", block=False)
+    assert counting.calls == calls + 1

@@ -22,6 +22,7 @@ from tain.core.popularity import DecayingCounter
 from tain.core.regions import client_address
 from tain.core.selection import Candidate, Ranked, SelectionPolicy, rank_sites
 from tain.mirror.geoip import GeoIP
+from tain.service.reads import NotCached
 from tain.service.site import Site
 
 HEALTH_TTL = 2.0
@@ -50,14 +51,17 @@ class Redirector:
         self._snapshot: tuple[float, HealthSnapshot] | None = None
         self._versions: OrderedDict[tuple[int, int, str], Version | None] = OrderedDict()
 
-    def version(self, repo: Repo, path: str) -> Version | None:
+    def version(self, repo: Repo, path: str, *, block: bool = True) -> Version | None:
         """The head version of ``path`` with the revision where it appeared (cached:
-        a version at a given head never changes)."""
+        a version at a given head never changes). ``block=False``: ``NotCached``
+        rather than a catalog read."""
         key = (repo.id, repo.head, path)
         with self._lock:
             if key in self._versions:
                 self._versions.move_to_end(key)
                 return self._versions[key]
+        if not block:
+            raise NotCached(path)
         found = self.site.catalog.version_at(repo.name, path, repo.head) if repo.head else None
         with self._lock:
             self._versions[key] = found
@@ -65,11 +69,13 @@ class Redirector:
                 self._versions.popitem(last=False)
         return found
 
-    def health(self) -> HealthSnapshot:
+    def health(self, *, block: bool = True) -> HealthSnapshot:
         now = self.clock()
         cached = self._snapshot
         if cached is not None and 0 <= now - cached[0] < HEALTH_TTL:
             return cached[1]
+        if not block:
+            raise NotCached("site health")
         sites, repos = self.site.catalog.site_health()
         snap = HealthSnapshot({s.site: s for s in sites}, {(r.site, r.repo): r for r in repos})
         self._snapshot = (now, snap)
@@ -82,8 +88,8 @@ class Redirector:
             region = self.geoip.region_of(address)
         return region
 
-    def candidates(self, repo: str) -> list[Candidate]:
-        snap = self.health()
+    def candidates(self, repo: str, *, block: bool = True) -> list[Candidate]:
+        snap = self.health(block=block)
         now = self.clock()
         out = []
         for spec in self.config.all_sites:
@@ -105,13 +111,13 @@ class Redirector:
         return rate / 60.0 / spec.capacity
 
     def rank(self, repo: str, path: str, needed_revision: int, client_region: str | None,
-             *, count: bool = True) -> list[Ranked]:
+             *, count: bool = True, block: bool = True) -> list[Ranked]:
         """Sites for one file, best first; ``count`` records the request's popularity."""
+        sites = self.candidates(repo, block=block)  # first: NotCached must not count
         now = self.clock()
         with self._lock:
             hits = self.popularity.hit((repo, path), now) if count else (
                 self.popularity.per_minute((repo, path), now))
-        sites = self.candidates(repo)
         with self._lock:  # rank_sites draws from the shared random source
             return rank_sites(sites, client_region=client_region,
                               needed_revision=needed_revision, popularity=hits,

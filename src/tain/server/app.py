@@ -61,12 +61,12 @@ def create_app(site: Site, *, worker_threads: int = 40) -> FastAPI:
     def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok\n")
 
+    health = sites.install(app, site)  # /api/v1/sites; /dl/ (first: matched cheaply)
     app.include_router(admin.router)
     app.include_router(repos.router)
     app.include_router(push.router)
     app.include_router(agents.router)
     app.include_router(status.router)
-    health = sites.install(app, site)  # /api/v1/sites; /dl/ with [redirector] enabled
     if health:
         monitoring.providers.add_sites(lambda: site_facts(site))  # site_down, site_stale
     monitoring.providers.add_jobs(lambda: source_facts(site))  # job_failed

@@ -20,6 +20,11 @@ from tain.core.manifest import Entry
 _MISSING = object()
 
 
+class NotCached(Exception):
+    """A lookup asked not to block (``block=False``) found nothing fresh in memory: an
+    async caller then retries in a worker thread."""
+
+
 class ReadCache:
     def __init__(
         self, catalog: Catalog, clock: Callable[[], float], *, ttl: float = 1.0,
@@ -33,12 +38,16 @@ class ReadCache:
         self._repos: dict[str, tuple[Repo, float]] = {}
         self._entries: OrderedDict[tuple[int, int, str], Entry | None] = OrderedDict()
 
-    def repo(self, name: str) -> Repo:
+    def repo(self, name: str, *, block: bool = True) -> Repo:
+        """The repository row; with ``block=False``, only a fresh cached one (else
+        ``NotCached``), so the event loop never waits on the catalog."""
         now = self._clock()
         with self._lock:
             cached = self._repos.get(name)
         if cached is not None and now - cached[1] < self._ttl:
             return cached[0]
+        if not block:
+            raise NotCached(name)
         repo = self._catalog.get_repo(name)  # NotFound is never cached
         with self._lock:
             self._repos[name] = (repo, now)

@@ -11,9 +11,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from tain.catalog.models import Role
+from tain.catalog.models import Repo, Role
 from tain.core.manifest import Kind
 from tain.core.metalink import METALINK_TYPE
 from tain.core.paths import normalize_path, parent_of
@@ -23,6 +24,8 @@ from tain.mirror.redirector import Redirector
 from tain.server.deps import get_principal, get_site
 from tain.server.mirrorlist import file_url, metalink, mirrorlist_html, mirrorlist_json
 from tain.server.routes.common import repo_for
+from tain.service.auth import ANONYMOUS, require_role
+from tain.service.reads import NotCached
 
 router = APIRouter(tags=["redirector"])
 MAX_LINKS = 8  # Link: rel=duplicate headers on a redirect
@@ -30,12 +33,21 @@ MAX_LINKS = 8  # Link: rel=duplicate headers on a redirect
 
 @router.head("/dl/{repo}/{path:path}", include_in_schema=False)
 @router.get("/dl/{repo}/{path:path}")
-def redirect(repo: str, path: str, request: Request) -> Response:
-    site = get_site(request)
+async def redirect(repo: str, path: str, request: Request) -> Response:
+    """Answered on the event loop when everything it needs is in memory (an anonymous
+    client, the cached repository row, version and health snapshot: the common case),
+    else in a worker thread, since catalog reads block."""
+    try:
+        return _answer(request, repo, path, block=False)
+    except NotCached:
+        return await run_in_threadpool(_answer, request, repo, path, block=True)
+
+
+def _answer(request: Request, repo: str, path: str, *, block: bool) -> Response:
     network: Redirector = request.app.state.network
-    found = repo_for(site, get_principal(request), repo, Role.READ)
+    found = _readable_repo(request, repo, block=block)
     clean = normalize_path(path)
-    version = network.version(found, clean)
+    version = network.version(found, clean, block=block)
     if version is None:
         raise NotFound(f"{clean} is not in {repo}")
     entry = version.entry
@@ -48,7 +60,8 @@ def redirect(repo: str, path: str, request: Request) -> Response:
     peer = request.client.host if request.client else ""
     region = network.client_region(peer, request.headers.getlist("x-forwarded-for"))
     wanted = _wanted(request)
-    ranked = network.rank(repo, clean, version.rev_from, region, count=wanted == "redirect")
+    ranked = network.rank(repo, clean, version.rev_from, region, count=wanted == "redirect",
+                          block=block)
     if wanted == "metalink":
         return Response(metalink(repo, version, ranked, network.clock()),
                         media_type=METALINK_TYPE, headers=_no_store())
@@ -62,6 +75,20 @@ def redirect(repo: str, path: str, request: Request) -> Response:
     network.sent(best.name)
     return RedirectResponse(file_url(best.url, repo, clean), status_code=302,
                             headers=_redirect_headers(repo, clean, entry.sha256 or "", ranked))
+
+
+def _readable_repo(request: Request, name: str, *, block: bool) -> Repo:
+    """``repo_for(..., READ)``; without blocking only for an anonymous client (a token
+    needs catalog reads) and a cached repository row."""
+    site = get_site(request)
+    if block:
+        return repo_for(site, get_principal(request), name, Role.READ)
+    if request.headers.get("authorization"):
+        raise NotCached("token")
+    found = site.reads.repo(name, block=False)
+    require_role(site.catalog, ANONYMOUS, found, Role.READ)  # no catalog read: anonymous
+    request.state.principal = ANONYMOUS
+    return found
 
 
 def _wanted(request: Request) -> str:
