@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tain.core.histogram import day_of
+
 DAY = 86400
 
 
@@ -38,8 +40,13 @@ def day_start(at: float) -> int:
 def day_labels(end: float, days: int) -> list[str]:
     """``days`` UTC dates (YYYY-MM-DD) ending with the day of ``end``."""
     last = day_start(end)
-    return [time.strftime("%Y-%m-%d", time.gmtime(last - (days - 1 - i) * DAY))
-            for i in range(days)]
+    return [day_of(last - (days - 1 - i) * DAY) for i in range(days)]
+
+
+def day_range(end: float, days: int) -> tuple[str, str]:
+    """The first and last UTC dates of the ``days`` days ending with ``end``'s day, as
+    the statistics queries take them (inclusive)."""
+    return day_of(end - (days - 1) * DAY), day_of(end)
 
 
 def daily_sums(points: Iterable[tuple[str, float, float]], *, end: float,
@@ -53,11 +60,6 @@ def daily_sums(points: Iterable[tuple[str, float, float]], *, end: float,
         if 0 <= index < days:
             sums.setdefault(name, [0.0] * days)[index] += value
     return sums
-
-
-def day_of(at: float) -> str:
-    """The UTC date of ``at`` (YYYY-MM-DD), as statistics rows name their day."""
-    return time.strftime("%Y-%m-%d", time.gmtime(at))
 
 
 def day_at(day: str) -> float:

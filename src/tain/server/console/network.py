@@ -9,7 +9,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from tain.core.charts import DAY, Chart, daily_sums, day_at, day_labels, day_of
+from tain.core.charts import DAY, Chart, daily_sums, day_at, day_labels, day_range
+from tain.core.histogram import day_of
 from tain.mirror.redirector import HealthSnapshot
 from tain.mirror.report import site_reports
 from tain.server.console.nav import Panel, add_panel
@@ -45,25 +46,26 @@ def alerts_panel(viewer: Viewer) -> dict[str, Any]:
 
 
 @add_chart
-def downloads_perday_of(viewer: Viewer, end: float, days: int) -> Chart:
+def downloads_per_day(viewer: Viewer, end: float, days: int) -> Chart:
     points = [(c.repo, day_at(c.day), float(c.downloads)) for c in _downloads(viewer, end, days)]
     return Chart("downloads", "Downloads per day, per repository", day_labels(end, days),
                  daily_sums(points, end=end, days=days))
 
 
 @add_chart
-def bytes_served_perday_of(viewer: Viewer, end: float, days: int) -> Chart:
+def bytes_served_per_day(viewer: Viewer, end: float, days: int) -> Chart:
     points = [(c.site, day_at(c.day), float(c.bytes)) for c in _downloads(viewer, end, days)]
     return Chart("served", "Bytes served per day, per site", day_labels(end, days),
                  daily_sums(points, end=end, days=days), unit="bytes")
 
 
 @add_chart
-def commit_latency_perday_of(viewer: Viewer, end: float, days: int) -> Chart:
+def commit_latency_per_day(viewer: Viewer, end: float, days: int) -> Chart:
     """The mean commit latency (seconds) per day and repository."""
     readable = {r.name for r in viewer.readable_repos()}
-    pushes = [p for p in viewer.state.site.catalog.push_stats(
-        since=day_of(end - (days - 1) * DAY), until=day_of(end)) if p.repo in readable]
+    since, until = day_range(end, days)
+    pushes = [p for p in viewer.state.site.catalog.push_stats(since=since, until=until)
+              if p.repo in readable]
     sums = daily_sums([(p.repo, day_at(p.day), p.latency_sum) for p in pushes], end=end, days=days)
     counts = daily_sums([(p.repo, day_at(p.day), float(p.commits)) for p in pushes],
                         end=end, days=days)
@@ -74,27 +76,27 @@ def commit_latency_perday_of(viewer: Viewer, end: float, days: int) -> Chart:
 
 
 @add_chart
-def mirror_lag_perday_of(viewer: Viewer, end: float, days: int) -> Chart:
+def mirror_lag_per_day(viewer: Viewer, end: float, days: int) -> Chart:
     """The largest lag in revisions each site showed per day (any repository)."""
     readable = {r.name for r in viewer.readable_repos()}
     samples = viewer.state.site.catalog.lag_history(since=end - days * DAY, limit=10000)
-    first = end - (days - 1) * DAY
     labels = day_labels(end, days)
+    column = {label: i for i, label in enumerate(labels)}
     worst: dict[str, list[float]] = {}
     for s in samples:
-        if s.repo not in readable or s.lag_revisions is None or s.at < first - DAY:
+        i = column.get(day_of(s.at))
+        if i is None or s.repo not in readable or s.lag_revisions is None:
             continue
-        index = labels.index(day_of(s.at)) if day_of(s.at) in labels else -1
-        if index >= 0:
-            row = worst.setdefault(s.site, [0.0] * days)
-            row[index] = max(row[index], float(s.lag_revisions))
+        row = worst.setdefault(s.site, [0.0] * days)
+        row[i] = max(row[i], float(s.lag_revisions))
     return Chart("lag", "Largest mirror lag per day (revisions)", labels, worst, kind="line")
 
 
 def _downloads(viewer: Viewer, end: float, days: int) -> list[Any]:
     readable = {r.name for r in viewer.readable_repos()}
-    return [c for c in viewer.state.site.catalog.download_stats(
-        since=day_of(end - (days - 1) * DAY), until=day_of(end)) if c.repo in readable]
+    since, until = day_range(end, days)
+    return [c for c in viewer.state.site.catalog.download_stats(since=since, until=until)
+            if c.repo in readable]
 
 
 add_panel(Panel("sites", "Sites", sites_panel))

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from tain.core.charts import DAY, Chart, daily_sums, day_labels, day_of
+from tain.core.charts import DAY, Chart, daily_sums, day_labels, day_range
 from tain.server.console.render import ConsoleRoute, page
 from tain.server.console.viewer import Viewer, ViewerDep
 
@@ -36,8 +36,8 @@ def stats(request: Request, viewer: ViewerDep,
 def popular_files(viewer: Viewer, end: float, days: int, limit: int = 20) -> list[Any]:
     """The most downloaded files of the period in repositories the viewer can read."""
     readable = {r.name for r in viewer.readable_repos()}
-    rows = viewer.state.site.catalog.popular_paths(
-        since=day_of(end - (days - 1) * DAY), until=day_of(end), limit=limit * 4)
+    since, until = day_range(end, days)
+    rows = viewer.state.site.catalog.popular_paths(since=since, until=until, limit=limit * 4)
     return [r for r in rows if r.repo in readable][:limit]
 
 

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tain.catalog.models import Role
 from tain.core.alertstate import Step
-from tain.core.histogram import day_of
+from tain.core.charts import day_range
 from tain.errors import AuthError, InvalidRequest, NotFound
 from tain.monitor.runtime import Monitoring
 from tain.server.deps import PrincipalDep, SiteDep, get_principal, get_site
@@ -28,7 +28,6 @@ from tain.service.auth import Principal, require_admin
 from tain.service.site import Site
 
 router = APIRouter(tags=["monitoring"])
-DAY = 86400.0
 _DAY_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 Days = Annotated[int, Query(ge=1, le=3660)]
 
@@ -84,8 +83,8 @@ def _scope(site: Site, who: Principal, repo: str | None, days: int, since: str |
     for value in (since, until):
         if value is not None and not _DAY_TEXT.match(value):
             raise InvalidRequest(f"{value!r} is not a day (YYYY-MM-DD)")
-    return {"since": since or day_of(now - (days - 1) * DAY), "until": until or day_of(now),
-            "repo": repo or None}
+    first, last = day_range(now, days)
+    return {"since": since or first, "until": until or last, "repo": repo or None}
 
 
 @router.get("/api/v1/stats/downloads")
