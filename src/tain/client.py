@@ -355,10 +355,17 @@ class SiteClient:
     ) -> UploadResult:
         return self.upload_encoded(repo, encode_chunk_frames(frames))
 
-    def upload_encoded(self, repo: str, payload: bytes) -> UploadResult:
-        """Upload chunks already encoded with ``encode_chunk_frames``."""
+    def upload_blobs(
+        self, repo: str, frames: Iterable[tuple[str, bytes | memoryview]]
+    ) -> UploadResult:
+        """Upload whole small files as (sha256, bytes): stored as blobs at once."""
+        return self.upload_encoded(repo, encode_chunk_frames(frames), blobs=True)
+
+    def upload_encoded(self, repo: str, payload: bytes, *, blobs: bool = False) -> UploadResult:
+        """Upload frames encoded with ``encode_chunk_frames``: chunks (by BLAKE3) to be
+        staged, or with ``blobs`` whole small files (by SHA-256) to be stored."""
         headers = {"Content-Type": CHUNKS_CONTENT_TYPE, "Content-Length": str(len(payload))}
-        url = f"{_repo_api(repo)}/chunks"
+        url = f"{_repo_api(repo)}/{'blobs' if blobs else 'chunks'}"
         content = _ReleasedBody(payload)
         try:
             body = self._json("POST", url, content=content, headers=headers, idempotent=True)

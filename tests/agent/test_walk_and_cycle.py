@@ -190,13 +190,13 @@ def test_files_that_change_or_vanish_while_read(
     walk(src, journal)
     real = sync_module.read_snapshot
 
-    def flaky(path: str, location: Path) -> object:
+    def flaky(path: str, location: Path, **options: bool) -> object:
         if path == "top.txt":
             raise FileChanged(path)
         if path == "a/b/f.txt":
             location.unlink()
             raise FileNotFoundError(location)
-        return real(path, location)
+        return real(path, location, **options)
 
     monkeypatch.setattr(sync_module, "read_snapshot", flaky)
     with SiteClient(site.url, site.token) as client:
@@ -250,7 +250,7 @@ def test_an_unreadable_file_is_reported_and_left_alone(
     src = source(tree)
     walk(src, journal)
 
-    def refuse(path: str, location: Path) -> object:
+    def refuse(path: str, location: Path, **options: bool) -> object:
         raise PermissionError(13, "Permission denied", str(location))
 
     monkeypatch.setattr(sync_module, "read_snapshot", refuse)

@@ -267,10 +267,11 @@ class SourceAgent:
         if report.revision is not None and report.created:
             self.status.last_revision = report.revision
             log.info(
-                "%s: revision %d at %s: %d put, %d deleted, %d file(s) read, %s sent%s",
+                "%s: revision %d at %s: %d put, %d deleted, %d file(s) read, %s sent%s (%s)",
                 self.label, report.revision, site, report.puts, report.deletes,
                 report.files_read, human_size(report.bytes_sent),
                 f", {report.deferred} still changing" if report.deferred else "",
+                ", ".join(f"{k} {v:.2f} s" for k, v in report.seconds.items()),
             )
 
     def _track_initial(self, queued: int) -> None:

@@ -33,10 +33,17 @@ from tain.core.paths import ancestors
 from tain.errors import MissingData, RemoteError
 from tain.push.progress import NullProgress, ProgressSink
 from tain.push.scan import FileChanged
-from tain.push.upload import ChunkLocator, ChunkUploader, FileChunks, read_snapshot
+from tain.push.upload import (
+    ChunkLocator,
+    ChunkUploader,
+    FileChunks,
+    read_snapshot,
+    split_small,
+)
 
 EVENT_MARGIN = 0.05
 READ_BUDGET = 1 << 30
+KEEP_BUDGET = 32 << 20  # small files' bytes kept in memory from the read, per cycle
 COMMIT_ATTEMPTS = 4
 _LATER = Observed("", None, unknown=True)
 
@@ -65,6 +72,12 @@ class CycleReport:
     postponed: int = 0
     cleared: int = 0
     warnings: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time of each phase (read, upload, commit, record), for the log line."""
+
+    def timed(self, phase: str, started: float, now: float) -> float:
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - started
+        return now
 
 
 class Cycle:
@@ -96,8 +109,10 @@ class Cycle:
         self.deferred: set[str] = set()
         self.postponed: set[str] = set()
         self.to_cache: list[tuple[str, CachedFile]] = []
+        self.kept_bytes = 0  # small files' bytes kept from their read, for the upload
 
     def run(self, items: Sequence[DirtyItem]) -> CycleReport:
+        t = self.clock()
         taken = {item.path: item for item in items}
         local = self._local_states(taken)
         if self.to_cache:
@@ -105,6 +120,7 @@ class Cycle:
         self._guard_torn_reads(taken)
         remote = self.journal.remote_entries(local)
         puts, deletes = self._changes(local, remote)
+        t = self.report.timed("read", t, self.clock())
         self._check_stop()
         done = [(p, item.seq) for p, item in taken.items()
                 if p not in self.deferred and p not in self.postponed]
@@ -114,6 +130,7 @@ class Cycle:
             self.report.cleared = len(done)
             return self.report
         result, puts = self._send(puts, deletes)
+        t = self.clock()
         done = [(p, s) for p, s in done if p not in self.deferred]
         if result is None:
             self.journal.clear(done)
@@ -125,6 +142,7 @@ class Cycle:
              "last_commit_rev": result.number, "last_commit_at": self.wall_ns() / 1e9,
              "last_commit_site": self.options.site},
         )
+        self.report.timed("record", t, self.clock())
         self.report.revision, self.report.created = result.number, result.created
         self.report.puts, self.report.deletes = len(puts), len(deletes)
         self.report.cleared = len(done)
@@ -178,7 +196,8 @@ class Cycle:
         self._check_stop()
         hashed_ns = self.wall_ns()
         try:
-            snap = read_snapshot(path, self.source.location(path))
+            snap = read_snapshot(path, self.source.location(path),
+                                 keep_small=self.kept_bytes < KEEP_BUDGET)
         except (FileNotFoundError, NotADirectoryError):
             now = self.source.observe(path)
             if now.entry is None and not now.unknown:
@@ -194,6 +213,7 @@ class Cycle:
         self.report.files_read += 1
         self.report.bytes_read += snap.stamp.size
         self.snapshots[path] = snap
+        self.kept_bytes += len(snap.data or b"")
         self.to_cache.append((path, CachedFile(snap.stamp, hashed_ns, snap.sha256, snap.chunks)))
         entry = Entry(path, Kind.FILE, snap.mode, snap.stamp.mtime_ns, snap.sha256,
                       snap.stamp.size)
@@ -277,8 +297,10 @@ class Cycle:
             batch_bytes=self.options.batch_bytes, workers=self.options.workers,
             before_send=self._before_send,
         )
+        t = self.clock()
         lacking = self._lacking(puts)
         self._upload(uploader, locator, puts, lacking)
+        t = self.report.timed("upload", t, self.clock())
         commit_id = str(uuid.uuid4())
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             puts = [e for e in puts if e.path not in self.deferred]
@@ -293,13 +315,16 @@ class Cycle:
                     commit_id=commit_id, base_rev=self._base_rev(),
                 )
             except MissingData as err:
+                t = self.report.timed("commit", t, self.clock())
                 if attempt == COMMIT_ATTEMPTS:
                     raise
                 if err.details.get("paths") or err.details.get("missing"):
                     lacking |= self._lacking(puts)
                 named = {str(d) for d in err.details.get("chunks") or ()}
                 self._upload(uploader, locator, puts, lacking, extra=named)
+                t = self.report.timed("upload", t, self.clock())
                 continue
+            self.report.timed("commit", t, self.clock())
             self.report.bytes_sent = uploader.bytes_sent
             self.report.chunks_sent = uploader.chunks_sent
             return result, puts
@@ -328,29 +353,42 @@ class Cycle:
         lacking: set[str],
         extra: set[str] | None = None,
     ) -> None:
-        """Upload the chunks of lacking blobs that the site lacks; a file that changed
-        since it was read is dropped from this cycle (and stays queued)."""
+        """Upload what the site lacks: small files whole (the site stores them at once,
+        and they leave ``lacking``), the chunks it lacks of the others. A file that
+        changed since it was read is dropped from this cycle (and stays queued)."""
+        snaps = [snap for entry in puts
+                 if entry.sha256 in lacking and entry.path not in self.deferred
+                 and (snap := self.snapshots.get(entry.path)) is not None]
+        for snap in snaps:
+            locator.add(snap)
+        small, rest = split_small(snaps)
+        if small:
+            self.progress.start("uploading", sum(s.stamp.size for s in small))
+            self._until_sent(locator, lambda: uploader.upload_blobs(
+                s for s in small if s.path not in self.deferred))
+            lacking -= {s.sha256 for s in small if s.path not in self.deferred}
         needed: set[str] = set(extra or ())
-        for entry in puts:
-            snap = self.snapshots.get(entry.path)
-            if snap is not None and entry.sha256 in lacking and entry.path not in self.deferred:
-                locator.add(snap)
-                needed.update(c.digest for c in snap.chunks)
+        needed.update(c.digest for s in rest if s.path not in self.deferred for c in s.chunks)
         if not needed:
             return
         missing = set(self.client.missing(self.options.repo, chunks=sorted(needed)).chunks)
         uploader.sent -= missing
         self.progress.start("uploading", uploader.total_bytes(missing))
+        self._until_sent(locator, lambda: uploader.upload(
+            d for d in missing if locator.knows(d)))
+
+    def _until_sent(self, locator: ChunkLocator, send: Callable[[], None]) -> None:
+        """Run ``send`` until it gets through without a file changing under it; each
+        file that changed is deferred and forgotten, so the next round passes it over."""
         while True:
             try:
-                uploader.upload(missing)
+                send()
                 self.progress.finish()
                 return
             except FileChanged as changed:
                 locator.forget(changed.path)
                 self.deferred.add(changed.path)
                 self.journal.defer([changed.path], self.clock())
-                missing = {d for d in missing if locator.knows(d)}
 
     def _before_send(self, size: int) -> None:
         self._check_stop()

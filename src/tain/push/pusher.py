@@ -22,7 +22,13 @@ from tain.errors import Conflict, MissingData
 from tain.push.cache import FileStamp, HashCache, default_cache_path
 from tain.push.progress import NullProgress, ProgressSink
 from tain.push.scan import FileChanged, ScanResult, scan_directory
-from tain.push.upload import ChunkLocator, ChunkUploader, FileChunks, chunk_file
+from tain.push.upload import (
+    ChunkLocator,
+    ChunkUploader,
+    FileChunks,
+    chunk_file,
+    split_small,
+)
 
 COMMIT_BATCH = 50_000
 COMMIT_ATTEMPTS = 4
@@ -175,8 +181,28 @@ class _PushSession:
         for members in groups.values():
             self._chunk_group(members)
         self.progress.finish()
-        digests = {r.digest for p in paths if p in self.chunked for r in self.chunked[p].chunks}
-        return set(self.client.missing(self.repo, chunks=sorted(digests)).chunks)
+        snaps = {self.chunked[p].sha256: self.chunked[p] for p in paths if p in self.chunked}
+        small, rest = split_small(snaps.values())
+        extra = self._send_whole(small)
+        digests = {r.digest for snap in rest for r in snap.chunks}
+        return extra | set(self.client.missing(self.repo, chunks=sorted(digests)).chunks)
+
+    def _send_whole(self, small: list[FileChunks]) -> set[str]:
+        """Upload small files whole, as blobs; returns the chunks the site lacks of
+        those that changed meanwhile (chunked again, they go as chunks)."""
+        if not small:
+            return set()
+        extra: set[str] = set()
+        self.progress.start("upload", sum(snap.stamp.size for snap in small))
+        while True:
+            try:
+                self.uploader.upload_blobs(small)
+                break
+            except FileChanged as changed:
+                extra |= self._rechunk(changed.path)
+                small = [snap for snap in small if snap.path != changed.path]
+        self.progress.finish()
+        return extra
 
     def _chunk_group(self, members: list[str]) -> None:
         """Chunk one file of identical ones; the others reuse its chunks."""

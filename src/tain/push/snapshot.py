@@ -52,6 +52,8 @@ class FileChunks:
     mode: int
     sha256: str
     chunks: tuple[ChunkRef, ...]
+    data: bytes | None = None
+    """The bytes of a small file as read (``keep_small``): sent without a second read."""
 
     def chunk_pairs(self) -> tuple[tuple[str, int], ...]:
         return tuple((c.digest, c.length) for c in self.chunks)
@@ -69,9 +71,10 @@ def chunk_file(path: str, location: Path, *, attempts: int = HASH_ATTEMPTS) -> F
     raise FileChanged(path)
 
 
-def read_snapshot(path: str, location: Path, *,
+def read_snapshot(path: str, location: Path, *, keep_small: bool = False,
                   now_ns: Callable[[], int] = time.time_ns) -> FileChunks:
-    """One pass over a regular file (never through a symlink): SHA-256 and chunks.
+    """One pass over a regular file (never through a symlink): SHA-256 and chunks, and
+    with ``keep_small`` the bytes of a file of one chunk of at most ``MIN_CHUNK``.
 
     Raises ``FileChanged`` when the file's stamp (size, mtime, ctime, inode) moved
     during the pass, when it was written too recently to tell (``racy``), or when the
@@ -84,11 +87,13 @@ def read_snapshot(path: str, location: Path, *,
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):
             raise FileChanged(path)
-        refs, sha, size = [], hashlib.sha256(), 0
+        refs, sha, size, data = [], hashlib.sha256(), 0, None
         for c in _cutter().cut_stream(f):
             refs.append(ChunkRef(blake3_hex(c.data), c.offset, c.length))
             sha.update(c.data)
             size += c.length
+            if keep_small and size <= MIN_CHUNK:
+                data = bytes(c.data)
     try:
         after = location.lstat()
     except FileNotFoundError as exc:
@@ -98,7 +103,8 @@ def read_snapshot(path: str, location: Path, *,
         raise FileChanged(path)
     if stamp.ctime_ns > started_ns - RACY_NS:
         raise FileChanged(path, racy=True)
-    return FileChunks(path, location, stamp, after.st_mode & 0o7777, sha.hexdigest(), tuple(refs))
+    return FileChunks(path, location, stamp, after.st_mode & 0o7777, sha.hexdigest(),
+                      tuple(refs), data if len(refs) == 1 else None)
 
 
 def _cutter() -> FastCDC:

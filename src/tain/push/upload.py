@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from tain.client import SiteClient, UploadResult, encode_chunk_frames
-from tain.core.chunking import ChunkRef
+from tain.core.chunking import MIN_CHUNK, ChunkRef
 from tain.core.digests import blake3_hex
 from tain.push.progress import ProgressSink
 from tain.push.snapshot import FileChanged
@@ -55,8 +55,11 @@ class ChunkLocator:
         return str(chunks.location), ref.offset
 
     def read(self, digest: str) -> bytes:
-        """The chunk's bytes, re-read from its file; FileChanged if they are not the same."""
+        """The chunk's bytes: those kept from the snapshot's read (a small file), else
+        re-read from its file; FileChanged if they are not the same."""
         chunks, ref = self._where[digest][0]
+        if chunks.data is not None:
+            return chunks.data
         try:
             with chunks.location.open("rb") as f:
                 st = os.fstat(f.fileno())
@@ -70,9 +73,10 @@ class ChunkLocator:
 
 
 class ChunkUploader:
-    """Sends chunks in requests of up to ``batch_bytes`` (uncompressed).
+    """Sends chunks, or whole small files as blobs, in requests of up to ``batch_bytes``
+    (uncompressed).
 
-    With ``workers`` > 1 up to that many requests are in flight at once (chunks are
+    With ``workers`` > 1 up to that many requests are in flight at once (bytes are
     still read and compressed, in order, by the calling thread). ``before_send(n)`` is
     called with the compressed size of each request before it is sent: a bandwidth
     limit sleeps there, and whatever it raises stops the upload.
@@ -97,6 +101,7 @@ class ChunkUploader:
         self._workers = max(1, workers)
         self._before_send = before_send
         self.sent: set[str] = set()
+        """Chunks sent, by BLAKE3 (a small file sent whole counts as its one chunk)."""
         self.chunks_sent = 0
         self.bytes_sent = 0
 
@@ -104,26 +109,40 @@ class ChunkUploader:
         return sum(self._locator.length(d) for d in self._sendable(digests))
 
     def upload(self, digests: Iterable[str]) -> None:
-        """Upload each known, not yet sent digest; FileChanged leaves the rest unsent."""
-        ordered = sorted(self._sendable(digests), key=self._locator.read_order)
+        """Upload each known, not yet sent chunk; FileChanged leaves the rest unsent."""
+        self._run([(d, d) for d in self._sendable(digests)], blobs=False)
+
+    def upload_blobs(self, files: Iterable[FileChunks]) -> None:
+        """Upload whole each small file (one chunk, see ``is_small``) not yet sent, as a
+        blob the site stores at once; FileChanged leaves the rest unsent."""
+        items = {f.sha256: f.chunks[0].digest for f in files if is_small(f)}
+        self._run([(sha, d) for sha, d in items.items() if d in self._sendable([d])],
+                  blobs=True)
+
+    def _run(self, items: list[tuple[str, str]], *, blobs: bool) -> None:
+        """Send (frame key, chunk digest) items: the key names the frame, the chunk
+        digest says where its bytes are."""
+        ordered = sorted(items, key=lambda item: self._locator.read_order(item[1]))
         if self._workers == 1:
             for batch in self._batches(ordered):
                 payload, size = self._encode(batch)
-                self._done(batch, size, self._send(payload))
+                self._done(batch, size, self._send(payload, blobs))
             return
         with ThreadPoolExecutor(self._workers, thread_name_prefix="tain-upload") as pool:
-            self._upload_parallel(pool, ordered)
+            self._upload_parallel(pool, ordered, blobs)
 
-    def _upload_parallel(self, pool: ThreadPoolExecutor, ordered: list[str]) -> None:
+    def _upload_parallel(
+        self, pool: ThreadPoolExecutor, ordered: list[tuple[str, str]], blobs: bool
+    ) -> None:
         """Read and compress in this thread, send from the pool: only compressed
         payloads wait in memory, at most ``workers`` of them."""
-        pending: dict[Future[UploadResult], tuple[list[str], int]] = {}
+        pending: dict[Future[UploadResult], tuple[list[tuple[str, str]], int]] = {}
         try:
             for batch in self._batches(ordered):
                 while len(pending) >= self._workers:
                     self._collect(pending, wait(pending, return_when=FIRST_COMPLETED).done)
                 payload, size = self._encode(batch)
-                pending[pool.submit(self._send, payload)] = (batch, size)
+                pending[pool.submit(self._send, payload, blobs)] = (batch, size)
                 del payload
         finally:  # let what is in flight finish (or fail) before returning or raising
             done = wait(pending).done
@@ -131,7 +150,7 @@ class ChunkUploader:
 
     def _collect(
         self,
-        pending: dict[Future[UploadResult], tuple[list[str], int]],
+        pending: dict[Future[UploadResult], tuple[list[tuple[str, str]], int]],
         done: Iterable[Future[UploadResult]],
     ) -> None:
         failure: BaseException | None = None
@@ -144,18 +163,18 @@ class ChunkUploader:
         if failure is not None:
             raise failure
 
-    def _encode(self, batch: list[str]) -> tuple[bytes, int]:
-        """The request body for ``batch`` and the chunk bytes it carries."""
-        frames = [(digest, self._locator.read(digest)) for digest in batch]
+    def _encode(self, batch: list[tuple[str, str]]) -> tuple[bytes, int]:
+        """The request body for ``batch`` and the bytes it carries."""
+        frames = [(key, self._locator.read(digest)) for key, digest in batch]
         return encode_chunk_frames(frames), sum(len(data) for _, data in frames)
 
-    def _send(self, payload: bytes) -> UploadResult:
+    def _send(self, payload: bytes, blobs: bool) -> UploadResult:
         if self._before_send is not None:
             self._before_send(len(payload))
-        return self._client.upload_encoded(self._repo, payload)
+        return self._client.upload_encoded(self._repo, payload, blobs=blobs)
 
-    def _done(self, batch: list[str], size: int, result: UploadResult) -> None:
-        self.sent.update(batch)
+    def _done(self, batch: list[tuple[str, str]], size: int, result: UploadResult) -> None:
+        self.sent.update(digest for _, digest in batch)
         self.chunks_sent += len(batch)
         self.bytes_sent += result.wire_bytes
         self._progress.advance(size)
@@ -163,15 +182,31 @@ class ChunkUploader:
     def _sendable(self, digests: Iterable[str]) -> set[str]:
         return {d for d in digests if d not in self.sent and self._locator.knows(d)}
 
-    def _batches(self, digests: list[str]) -> Iterator[list[str]]:
-        batch: list[str] = []
+    def _batches(self, items: list[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
+        batch: list[tuple[str, str]] = []
         size = 0
-        for digest in digests:
-            length = self._locator.length(digest)
+        for item in items:
+            length = self._locator.length(item[1])
             if batch and size + length > self._batch_bytes:
                 yield batch
                 batch, size = [], 0
-            batch.append(digest)
+            batch.append(item)
             size += length
         if batch:
             yield batch
+
+
+def is_small(snap: FileChunks) -> bool:
+    """Whether a file goes to the site whole, as a blob, rather than as chunks: it is one
+    chunk of at most ``MIN_CHUNK`` bytes (smaller than any chunk of a larger file, so
+    asking whether the site holds that chunk costs more than sending it)."""
+    return len(snap.chunks) == 1 and snap.stamp.size <= MIN_CHUNK
+
+
+def split_small(snaps: Iterable[FileChunks]) -> tuple[list[FileChunks], list[FileChunks]]:
+    """(small files, the rest): see ``is_small``."""
+    small: list[FileChunks] = []
+    rest: list[FileChunks] = []
+    for snap in snaps:
+        (small if is_small(snap) else rest).append(snap)
+    return small, rest

@@ -2,9 +2,9 @@
 
 After every change the repository is marked dirty; one background thread computes the
 manifest digest of its head and signs a fresh head statement, off the commit path and
-coalesced (ten commits in a burst cost one or two manifest walks). The same thread
-re-signs a statement when a third of its validity is left. Mirrors sign nothing: they
-copy statements and the key chain from their upstream.
+coalesced (a burst of commits costs one manifest walk a second or so, ``SIGN_GAP``).
+The same thread re-signs a statement when a third of its validity is left. Mirrors
+sign nothing: they copy statements and the key chain from their upstream.
 
 With several processes on one catalog only the holder of the signer's lease signs; it
 learns of commits made by the other processes from ``unsigned_heads`` (one query every
@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 from tain.core.signing import (
@@ -39,6 +40,11 @@ from tain.service.site import Site
 log = logging.getLogger("tain.heads")
 RECHECK_SECONDS = 60.0
 POLL_SECONDS = 2.0
+SIGN_GAP = 1.0
+GAP_FACTOR = 3.0
+"""After signing, wait at least ``SIGN_GAP`` s and ``GAP_FACTOR`` times the round's
+duration: a manifest walk is O(tree), so during a burst of commits to a large
+repository the walks take at most a quarter of one core from the commits."""
 
 
 def ensure_key_chain(site: Site) -> None:
@@ -134,10 +140,14 @@ class HeadSigner:
         while not self._stop.is_set():
             self._wake.wait(POLL_SECONDS)
             self._wake.clear()
+            started = time.monotonic()
             try:
-                self.run_once()
+                signed = self.run_once()
             except Exception:  # the catalog is down: the next round tries again
                 log.exception("cannot check the head statements")
+                continue
+            if signed:  # a burst of commits: walk manifests at most so often
+                self._stop.wait(max(SIGN_GAP, GAP_FACTOR * (time.monotonic() - started)))
 
     def run_once(self) -> list[str]:
         """One round; the repositories it signed (none on a mirror, or while another

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import mmap
 import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -31,33 +31,43 @@ from tain.store.base import BlobGroup, BlobStore
 
 _FRAME_HEAD = struct.Struct(">32sI")
 ASSEMBLY_THREADS = 8
+SLICE_MIN = 32  # items a thread is worth
 
 
 def parse_chunk_frames(
     body: bytes, *, max_chunk: int, max_total: int
 ) -> Iterator[tuple[str, bytes]]:
     """Decompress a chunk upload and yield (blake3 hex, data) per frame, within limits."""
+    return parse_frames(body, max_item=max_chunk, max_total=max_total, what="chunk")
+
+
+def parse_frames(
+    body: bytes, *, max_item: int, max_total: int, what: str
+) -> Iterator[tuple[str, bytes]]:
+    """Decompress an upload of ``digest (32 bytes) | length (u32 BE) | data`` frames and
+    yield (digest hex, data) per frame, within limits. ``what`` names the items in errors."""
     reader = zstandard.ZstdDecompressor().stream_reader(body)
     total = 0
     while True:
-        head = _read(reader, _FRAME_HEAD.size)
+        head = _read(reader, _FRAME_HEAD.size, what)
         if not head:
             return
         if len(head) != _FRAME_HEAD.size:
-            raise InvalidRequest("chunk upload ends inside a frame header")
+            raise InvalidRequest(f"{what} upload ends inside a frame header")
         digest, length = _FRAME_HEAD.unpack(head)
-        if length > max_chunk:
-            raise PayloadTooLarge(f"a chunk of {length} bytes exceeds the limit of {max_chunk}")
+        if length > max_item:
+            raise PayloadTooLarge(f"a {what} of {length} bytes exceeds the limit of {max_item}",
+                                  hint="send larger files as chunks")
         total += length
         if total > max_total:
-            raise PayloadTooLarge(f"chunk upload exceeds {max_total} bytes uncompressed")
-        data = _read(reader, length)
+            raise PayloadTooLarge(f"{what} upload exceeds {max_total} bytes uncompressed")
+        data = _read(reader, length, what)
         if len(data) != length:
-            raise InvalidRequest("chunk upload ends inside a chunk")
+            raise InvalidRequest(f"{what} upload ends inside a {what}")
         yield digest.hex(), data
 
 
-def _read(reader: BinaryIO, size: int) -> bytes:
+def _read(reader: BinaryIO, size: int, what: str) -> bytes:
     """Read exactly ``size`` bytes (fewer only at the end); bad zstd data is a 400."""
     parts: list[bytes] = []
     want = size
@@ -69,7 +79,7 @@ def _read(reader: BinaryIO, size: int) -> bytes:
             parts.append(part)
             want -= len(part)
     except zstandard.ZstdError as exc:
-        raise InvalidRequest(f"chunk upload is not a valid zstd stream: {exc}") from exc
+        raise InvalidRequest(f"{what} upload is not a valid zstd stream: {exc}") from exc
     return b"".join(parts)
 
 
@@ -80,6 +90,48 @@ def stage_chunks(store: BlobStore, frames: Iterable[tuple[str, bytes]]) -> tuple
         count += 1
         size += len(data)
     return count, size
+
+
+def store_small_blobs(
+    catalog: Catalog, store: BlobStore, frames: Iterable[tuple[str, bytes]]
+) -> tuple[int, int]:
+    """Store whole small files sent as (sha256, bytes) frames, as one durable group, then
+    record them (with their chunk index) in one transaction: a small new file costs one
+    file on the site and no staging. Blobs the catalog already holds are passed over;
+    bytes that do not hash to their SHA-256 fail the whole request (nothing recorded).
+    Returns (blobs stored, their bytes)."""
+    wanted = dict(frames)
+    new = [(sha, wanted[sha]) for sha in sorted(set(wanted) - catalog.known_blobs(wanted))]
+    if not new:
+        return 0, 0
+
+    def one(item: tuple[str, bytes]) -> tuple[str, int, list[ChunkRef]]:
+        sha, data = item
+        with group.new_blob() as writer:
+            writer.write(data)
+            writer.commit(expected_sha256=sha)
+        return sha, len(data), chunk_bytes(data)
+
+    with store.blob_group() as group:
+        done = _in_slices(one, new)
+        group.finish()
+    catalog.add_blobs(done)
+    return len(done), sum(size for _, size, _ in done)
+
+
+def _in_slices(
+    work: Callable[[tuple[str, bytes]], tuple[str, int, list[ChunkRef]]],
+    items: Sequence[tuple[str, bytes]],
+) -> list[tuple[str, int, list[ChunkRef]]]:
+    """``work`` over ``items`` on up to ``ASSEMBLY_THREADS`` threads, each taking a slice:
+    thousands of tiny files cost a few thread hand-offs, not one per file."""
+    threads = max(1, min(ASSEMBLY_THREADS, len(items) // SLICE_MIN))
+    if threads == 1:
+        return [work(item) for item in items]
+    slices = [items[i::threads] for i in range(threads)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        parts = list(pool.map(lambda part: [work(item) for item in part], slices))
+    return [done for part in parts for done in part]
 
 
 def missing_chunks(

@@ -8,7 +8,14 @@ from collections.abc import Iterable, Sequence
 from tain.catalog.models import CommitResult
 from tain.core.manifest import Change, Kind, check_changes
 from tain.errors import MissingData, PayloadTooLarge
-from tain.service.ingest import assemble_blobs, missing_chunks, parse_chunk_frames, stage_chunks
+from tain.service.ingest import (
+    assemble_blobs,
+    missing_chunks,
+    parse_chunk_frames,
+    parse_frames,
+    stage_chunks,
+    store_small_blobs,
+)
 from tain.service.site import Site
 
 
@@ -26,6 +33,14 @@ def receive_chunks(site: Site, body: bytes) -> tuple[int, int]:
         body, max_chunk=limits.max_chunk_bytes, max_total=limits.max_upload_request_bytes
     )
     return stage_chunks(site.store, frames)
+
+
+def receive_blobs(site: Site, body: bytes) -> tuple[int, int]:
+    """Store whole small files (each at most one chunk's size) as blobs right away."""
+    limits = site.config.limits
+    frames = parse_frames(body, max_item=limits.max_chunk_bytes,
+                          max_total=limits.max_upload_request_bytes, what="blob")
+    return store_small_blobs(site.catalog, site.store, frames)
 
 
 def commit(

@@ -105,6 +105,16 @@ class LocalStore:
         return f
 
     def local_path(self, sha256: str) -> Path | None:
+        """A copy whose bytes hash to ``sha256``: one stat when that copy was verified
+        already (publishing links thousands of fresh blobs), else opened and checked."""
+        if is_digest(sha256):
+            for root in self._ranked(sha256):
+                path = _blob_path(root, sha256)
+                try:
+                    if self._verified.contains(_stat_key(path, os.stat(path))):
+                        return path
+                except OSError:
+                    continue
         f, path = self._open_verified(sha256)
         f.close()
         return path

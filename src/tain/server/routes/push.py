@@ -54,6 +54,18 @@ async def upload_chunks(
     return {"stored": stored, "bytes": size}
 
 
+@router.post("/blobs")
+async def upload_blobs(
+    repo: str, request: Request, site: SiteDep, who: PrincipalDep
+) -> dict[str, Any]:
+    """Whole small files as ``sha256 | length | bytes`` frames (zstd, like chunks): each
+    is verified and stored durably before the answer, so a commit needs no chunks for it."""
+    await run_in_threadpool(repo_for, site, who, repo, Role.WRITE)
+    body = await _read_limited(request, site.config.limits.max_upload_request_bytes)
+    stored, size = await run_in_threadpool(pushes.receive_blobs, site, body)
+    return {"stored": stored, "bytes": size}
+
+
 @router.post("/commits", status_code=201)
 def commit(repo: str, body: CommitBody, site: SiteDep, who: PrincipalDep) -> dict[str, Any]:
     repo_for(site, who, repo, Role.WRITE)
