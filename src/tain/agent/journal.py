@@ -32,7 +32,7 @@ import contextlib
 import itertools
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -250,17 +250,20 @@ class Journal:
         """Queued paths that a writer may still be at."""
         return int(self._query("SELECT count(*) FROM dirty WHERE writing = 1")[0][0])
 
-    def ready(self, now: float, policy: Policy, limit: int) -> list[DirtyItem]:
+    def ready(
+        self, now: float, policy: Policy, limit: int, *, exclude: Collection[str] = ()
+    ) -> list[DirtyItem]:
         """Queued paths the debounce policy lets go at ``now``: trees first, then the
-        oldest changes first (so a long burst is sent in the order it was written)."""
+        oldest changes first (so a long burst is sent in the order it was written).
+        Paths in ``exclude`` (taken by a cycle still in flight) are passed over."""
         cut = cutoffs(now, policy)
         rows = self._query(
             "SELECT path, tree, writing, first_at, last_at, seq FROM dirty WHERE"
             " (writing = 0 AND last_at <= ?) OR (writing = 1 AND last_at <= ?)"
             " OR first_at <= ? ORDER BY tree DESC, first_at, path LIMIT ?",
-            (cut.settled_before, cut.quiet_before, cut.first_before, limit),
+            (cut.settled_before, cut.quiet_before, cut.first_before, limit + len(exclude)),
         )
-        return [_dirty(r) for r in rows]
+        return [_dirty(r) for r in rows if r[0] not in exclude][:limit]
 
     def next_ready_at(self, policy: Policy) -> float | None:
         """When the first queued path becomes ready (None: the queue is empty)."""

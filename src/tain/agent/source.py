@@ -26,6 +26,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from watchdog.observers.api import ObservedWatch
 
@@ -57,8 +59,18 @@ from tain.errors import Conflict, ReadOnlyMirror, TainError, UsageError
 
 log = logging.getLogger("tain.agent")
 IDLE_TICK = 1.0
+BURST_SECONDS = 10.0  # cycles back to back before the loop's other duties get a turn
 UPLOAD_BATCH = 4 << 20  # bytes per chunk upload: a few requests in flight stay small
 MIN_BATCH_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    """A cycle whose commit runs in the committer thread."""
+
+    cycle: Cycle
+    paths: int
+    future: Future[CycleReport]
 
 
 class SourceAgent:
@@ -96,9 +108,12 @@ class SourceAgent:
                 Journal(config.state_dir, self.journal.seq, fsync=False), self.wake.set,
                 clock=clock,
             )
+            self.commit_journal = Journal(config.state_dir, self.journal.seq)
         except BaseException:
             self._state_lock.release()
             raise
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="tain-commit")
+        self._settled_at = 0.0  # when the last commit was taken note of
         self.sites = SiteLink(config, timing, self.journal, stop=stop, clock=clock, rng=rng)
         self.throttle = Throttle(config.bwlimit) if config.bwlimit else None
         self._watch: ObservedWatch | None = None
@@ -218,19 +233,65 @@ class SourceAgent:
         if start is None or start > now:
             return IDLE_TICK if start is None else start - now
         self._expand_trees()
-        limit = batch_size(self._rate, self.policy)
-        items = self.journal.ready(self.clock(), self.policy, limit)
+        items = self.journal.ready(self.clock(), self.policy, batch_size(self._rate, self.policy))
         if items:
             self._set_state("syncing", site)
             self._publish_status()
-            started = self.clock()
-            report = self._cycle(client, site, items)
-            self._rate = updated_rate(self._rate, len(items), self.clock() - started)
-            self._report(report, site)
-            self.sites.committed(site, report.revision)
+            self._run_cycles(client, site, items)
         return 0.0
 
     # -- cycles ---------------------------------------------------------------------------------
+
+    def _run_cycles(self, client: SiteClient, site: str, items: list[DirtyItem]) -> None:
+        """Cycles back to back while paths are ready (at most ``BURST_SECONDS``, then the
+        loop's other duties get a turn). Each cycle is read and its small files sent
+        here (``Cycle.prepare``) while the one before commits in the committer thread
+        (``Cycle.commit``): a burst goes at the pace of the slower half, not of both.
+        A commit in flight is always waited for and recorded, whatever happens here."""
+        started = self.clock()
+        in_flight: _InFlight | None = None
+        try:
+            while items:
+                cycle = self._cycle(client, site)
+                cycle.prepare(items)
+                if in_flight is not None:
+                    self._settle(in_flight, site)
+                in_flight = _InFlight(cycle, len(items), self._committer.submit(
+                    cycle.commit, self.commit_journal))
+                if self._interrupted() or self.clock() - started > BURST_SECONDS:
+                    break
+                self._expand_trees()
+                items = self.journal.ready(self.clock(), self.policy,
+                                           batch_size(self._rate, self.policy),
+                                           exclude=cycle.taken.keys())
+        except BaseException:
+            if in_flight is not None:
+                self._settle_quietly(in_flight, site)
+            raise
+        if in_flight is not None:
+            self._settle(in_flight, site)
+
+    def _interrupted(self) -> bool:
+        return (self.stop.is_set() or self._root_gone or self._rules_changed
+                or self._rescan_reason is not None)
+
+    def _settle(self, in_flight: _InFlight, site: str) -> None:
+        """Wait for a commit in flight and take note of it; raises its failure."""
+        report = in_flight.future.result()
+        now = self.clock()
+        self._rate = updated_rate(self._rate, in_flight.paths,
+                                  now - max(in_flight.cycle.started, self._settled_at))
+        self._settled_at = now
+        self._report(report, site)
+        self.sites.committed(site, report.revision)
+        self._publish_status()
+
+    def _settle_quietly(self, in_flight: _InFlight, site: str) -> None:
+        """``_settle`` while another failure is on its way: this one is only logged."""
+        try:
+            self._settle(in_flight, site)
+        except Exception as exc:
+            log.warning("%s: the commit in flight failed as well: %s", self.label, exc)
 
     def _expand_trees(self) -> None:
         """Walk directories created or moved in, queueing what they hold."""
@@ -241,17 +302,16 @@ class SourceAgent:
             self._warn_all(result.warnings)
             self.journal.untree(item.path, item.seq)
 
-    def _cycle(self, client: SiteClient, site: str, items: list[DirtyItem]) -> CycleReport:
+    def _cycle(self, client: SiteClient, site: str) -> Cycle:
         options = CycleOptions(
             repo=self.config.repo, site=site,
             message=f"tain agent {socket.gethostname()}:{self.config.directory}",
             workers=self.config.parallel, batch_bytes=self._batch_bytes(),
             before_send=self._before_send,
         )
-        cycle = Cycle(self.source, self.journal, client, options,
-                      flush_events=self.recorder.flush, stop=self.stop, clock=self.clock,
-                      progress=self.display.progress(self.label))
-        return cycle.run(items)
+        return Cycle(self.source, self.journal, client, options,
+                     flush_events=self.recorder.flush, stop=self.stop, clock=self.clock,
+                     progress=self.display.progress(self.label))
 
     def _batch_bytes(self) -> int:
         if self.config.bwlimit is None:
@@ -444,7 +504,9 @@ class SourceAgent:
             self._publish_status()
         except TainError:
             pass
+        self._committer.shutdown(wait=True)
         self.sites.close()
+        self.commit_journal.close()
         self.journal.close()
         self._state_lock.release()
 

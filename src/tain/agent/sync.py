@@ -37,6 +37,7 @@ from tain.push.upload import (
     ChunkLocator,
     ChunkUploader,
     FileChunks,
+    SmallFileStream,
     read_snapshot,
     split_small,
 )
@@ -73,7 +74,7 @@ class CycleReport:
     cleared: int = 0
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
-    """Wall time of each phase (read, upload, commit, record), for the log line."""
+    """Wall time of each phase (read, plan, upload, commit, record), for the log line."""
 
     def timed(self, phase: str, started: float, now: float) -> float:
         self.seconds[phase] = self.seconds.get(phase, 0.0) + now - started
@@ -110,19 +111,42 @@ class Cycle:
         self.postponed: set[str] = set()
         self.to_cache: list[tuple[str, CachedFile]] = []
         self.kept_bytes = 0  # small files' bytes kept from their read, for the upload
+        self.taken: dict[str, DirtyItem] = {}
+        self.started = clock()
+        self.local: dict[str, Entry | None] = {}
 
     def run(self, items: Sequence[DirtyItem]) -> CycleReport:
+        self.prepare(items)
+        return self.commit()
+
+    def prepare(self, items: Sequence[DirtyItem]) -> None:
+        """Everything that does not depend on the site's tree: read the taken paths,
+        send small files whole meanwhile, drop torn reads. It may run while the
+        previous cycle's commit is in flight (paths taken by that one are not here)."""
         t = self.clock()
-        taken = {item.path: item for item in items}
-        local = self._local_states(taken)
-        if self.to_cache:
-            self.journal.store_cached(self.to_cache)
-        self._guard_torn_reads(taken)
-        remote = self.journal.remote_entries(local)
-        puts, deletes = self._changes(local, remote)
-        t = self.report.timed("read", t, self.clock())
+        with SmallFileStream(self.client, self.options.repo, workers=self.options.workers,
+                             before_send=self._before_send) as stream:
+            self.taken = {item.path: item for item in items}
+            self.local = self._local_states(self.taken, stream)
+            if self.to_cache:
+                self.journal.store_cached(self.to_cache)
+            self._guard_torn_reads(self.taken)
+            stream.finish()
+        self.report.bytes_sent, self.report.chunks_sent = stream.bytes_sent, stream.files_sent
+        self.report.timed("read", t, self.clock())
+
+    def commit(self, journal: Journal | None = None) -> CycleReport:
+        """Compare with the site's tree as the journal has it now, upload what the site
+        lacks still, commit one revision and record it. ``journal``: a connection of
+        the thread this runs in, when that is not the one ``prepare`` ran in."""
+        if journal is not None:
+            self.journal = journal
+        t = self.clock()
+        remote = self.journal.remote_entries(self.local)
+        puts, deletes = self._changes(self.local, remote)
+        self.report.timed("plan", t, self.clock())
         self._check_stop()
-        done = [(p, item.seq) for p, item in taken.items()
+        done = [(p, item.seq) for p, item in self.taken.items()
                 if p not in self.deferred and p not in self.postponed]
         self.report.deferred, self.report.postponed = len(self.deferred), len(self.postponed)
         if not puts and not deletes:
@@ -151,7 +175,9 @@ class Cycle:
 
     # -- 1. local states -------------------------------------------------------------------
 
-    def _local_states(self, taken: dict[str, DirtyItem]) -> dict[str, Entry | None]:
+    def _local_states(
+        self, taken: dict[str, DirtyItem], stream: SmallFileStream
+    ) -> dict[str, Entry | None]:
         """Each taken path's local state (None: absent), files read as needed. Paths
         that could not be examined, were deferred or postponed (over the read budget of
         one cycle) are left out; only deferred and postponed ones stay queued."""
@@ -165,14 +191,14 @@ class Cycle:
             if observed.unknown:
                 continue
             if observed.entry is not None and observed.entry.kind is Kind.FILE:
-                observed = self._with_digest(observed)
+                observed = self._with_digest(observed, stream)
                 if observed.unknown:
                     continue
             local[path] = observed.entry
         self.progress.finish()
         return local
 
-    def _with_digest(self, observed: Observed) -> Observed:
+    def _with_digest(self, observed: Observed, stream: SmallFileStream) -> Observed:
         """A file's state with its SHA-256: cached when trusted, else read now.
         ``unknown`` when it is left for later (deferred or postponed)."""
         entry, stamp = observed.entry, observed.stamp
@@ -190,9 +216,9 @@ class Cycle:
         if self.report.bytes_read >= READ_BUDGET:
             self.postponed.add(observed.path)
             return _LATER
-        return self._read(observed.path)
+        return self._read(observed.path, stream)
 
-    def _read(self, path: str) -> Observed:
+    def _read(self, path: str, stream: SmallFileStream) -> Observed:
         self._check_stop()
         hashed_ns = self.wall_ns()
         try:
@@ -214,6 +240,7 @@ class Cycle:
         self.report.bytes_read += snap.stamp.size
         self.snapshots[path] = snap
         self.kept_bytes += len(snap.data or b"")
+        stream.add(snap)  # a small file goes to the site while others are read
         self.to_cache.append((path, CachedFile(snap.stamp, hashed_ns, snap.sha256, snap.chunks)))
         entry = Entry(path, Kind.FILE, snap.mode, snap.stamp.mtime_ns, snap.sha256,
                       snap.stamp.size)
@@ -325,8 +352,8 @@ class Cycle:
                 t = self.report.timed("upload", t, self.clock())
                 continue
             self.report.timed("commit", t, self.clock())
-            self.report.bytes_sent = uploader.bytes_sent
-            self.report.chunks_sent = uploader.chunks_sent
+            self.report.bytes_sent += uploader.bytes_sent
+            self.report.chunks_sent += uploader.chunks_sent
             return result, puts
         raise RemoteError("the site kept asking for data")  # pragma: no cover
 

@@ -36,6 +36,8 @@ def _cutter() -> FastCDC:
 def chunk_bytes(data: bytes | memoryview) -> list[ChunkRef]:
     if len(data) == 0:
         return []
+    if len(data) <= MIN_CHUNK:  # never cut: one chunk, without starting a cutter
+        return [ChunkRef(blake3_hex(data), 0, len(data))]
     return [
         ChunkRef(blake3_hex(c.data), c.offset, c.length) for c in _cutter().cut_buf(data)
     ]

@@ -210,3 +210,97 @@ def split_small(snaps: Iterable[FileChunks]) -> tuple[list[FileChunks], list[Fil
     for snap in snaps:
         (small if is_small(snap) else rest).append(snap)
     return small, rest
+
+
+STREAM_FILES = 256
+STREAM_BYTES = 4 * 1024 * 1024
+
+
+class SmallFileStream:
+    """Sends small files whole while the caller goes on reading others.
+
+    Every ``STREAM_FILES`` files (or ``STREAM_BYTES``) one task asks which of their blobs
+    the site lacks and uploads those; up to ``workers`` tasks run at once, and ``add``
+    waits while that many are in flight. Only files whose bytes were kept from their
+    read are taken (``add`` returns False for others): they are a snapshot already, so
+    nothing is read again and nothing can be torn. ``finish`` sends the rest and
+    raises the first failure; ``close`` (also on errors) waits for what is in flight.
+    """
+
+    def __init__(
+        self,
+        client: SiteClient,
+        repo: str,
+        *,
+        workers: int,
+        before_send: Callable[[int], None] | None = None,
+    ) -> None:
+        self._client = client
+        self._repo = repo
+        self._workers = max(1, workers)
+        self._before_send = before_send
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="tain-stream")
+        self._batch: list[FileChunks] = []
+        self._batch_bytes = 0
+        self._running: set[Future[UploadResult | None]] = set()
+        self._failure: BaseException | None = None
+        self.files_sent = 0
+        self.bytes_sent = 0
+
+    def add(self, snap: FileChunks) -> bool:
+        if snap.data is None or not is_small(snap):
+            return False
+        self._batch.append(snap)
+        self._batch_bytes += len(snap.data)
+        if len(self._batch) >= STREAM_FILES or self._batch_bytes >= STREAM_BYTES:
+            self._submit()
+        return True
+
+    def finish(self) -> None:
+        self._submit()
+        self._collect(wait(self._running).done)
+        if self._failure is not None:
+            raise self._failure
+
+    def close(self) -> None:
+        for future in self._running:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> SmallFileStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _submit(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        while len(self._running) >= self._workers:
+            self._collect(wait(self._running, return_when=FIRST_COMPLETED).done)
+        if self._failure is None:
+            self._running.add(self._pool.submit(self._send, batch))
+
+    def _collect(self, done: Iterable[Future[UploadResult | None]]) -> None:
+        for future in done:
+            self._running.discard(future)
+            error = future.exception()
+            if error is not None:
+                self._failure = self._failure or error
+                continue
+            result = future.result()
+            if result is not None:
+                self.files_sent += result.stored
+                self.bytes_sent += result.wire_bytes
+
+    def _send(self, batch: list[FileChunks]) -> UploadResult | None:
+        shas = sorted({snap.sha256 for snap in batch})
+        lacking = set(self._client.missing(self._repo, blobs=shas).blobs)
+        frames = {s.sha256: s.data for s in batch if s.sha256 in lacking and s.data is not None}
+        if not frames:
+            return None
+        payload = encode_chunk_frames(frames.items())
+        if self._before_send is not None:
+            self._before_send(len(payload))
+        return self._client.upload_encoded(self._repo, payload, blobs=True)

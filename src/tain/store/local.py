@@ -380,10 +380,13 @@ class LocalStore:
         final = _blob_path(root, sha256)
         tmp: Path | None = None
         try:
-            _ensure_dirs(root, "blobs", sha256[:2])
             if not own:
                 tmp = _copy_to_temp(src, root, sha256)
-            self._link_into_place(tmp or src, final, sha256)
+            try:
+                self._link_into_place(tmp or src, final, sha256)
+            except FileNotFoundError:  # the first blob of its fan-out directory
+                _ensure_dirs(root, "blobs", sha256[:2])
+                self._link_into_place(tmp or src, final, sha256)
             if sync_dir:
                 fsync_dir(final.parent)
             return final.parent
@@ -788,12 +791,18 @@ def _new_temp(root: Path, prefix: str) -> tuple[int, Path]:
     """A new, empty, private temp file. Names are unique per process by a counter (a
     leftover from an earlier process with the same pid and token is skipped), which is
     cheaper than ``tempfile``'s random names for thousands of small blobs."""
-    tmp = _ensure_dirs(root, "tmp")
+    tmp, made = root / "tmp", False
     while True:
         path = _temp_name(tmp, prefix)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         except FileExistsError:
+            continue
+        except FileNotFoundError:  # no tmp yet (made on demand, never the root itself)
+            if made:
+                raise
+            _ensure_dirs(root, "tmp")
+            made = True
             continue
         return fd, path
 
