@@ -60,6 +60,13 @@ def test_ready_follows_the_policy(journal: Journal) -> None:
     assert journal.next_ready_at(P) is None
 
 
+def test_ready_passes_over_paths_in_flight(journal: Journal) -> None:
+    journal.record_marks([Mark(f"f{i}", float(i)) for i in range(6)])
+    assert [i.path for i in journal.ready(100.0, P, 2, exclude={"f0", "f1"})] == ["f2", "f3"]
+    assert [i.path for i in journal.ready(100.0, P, 9, exclude={"f2"})] == [
+        "f0", "f1", "f3", "f4", "f5"]
+
+
 def test_found_paths_are_ready_at_once_but_do_not_override_a_writer(journal: Journal) -> None:
     journal.record_marks([Mark("busy", 100.0, writing=True)])
     assert journal.mark_found(["busy", "found"]) == 1

@@ -1,13 +1,20 @@
 """One sync cycle: turn a batch of ready queue items into one revision.
 
+``prepare`` does what does not depend on the site's tree, and may run while the
+previous cycle's commit is in flight:
+
 1. Look at each path now (``Source.observe``). A file whose stamp matches trusted cached
    digests is not read; any other file is read once, producing its SHA-256 and its
    chunk list from the same bytes (``read_snapshot``), and is kept only if its stamp
-   did not move during the read.
+   did not move during the read. A small file's bytes are kept and streamed to the
+   site whole (``SmallFileStream``) while the others are read.
 2. Torn-read guard: once the reads are over and events have had ``EVENT_MARGIN`` to
    arrive, a file that was changed again since it was taken is dropped from this
    cycle (it is still queued, as being written). Together with the stamp check this
    means committed bytes are always one complete state of the file.
+
+``commit`` runs once the cycle before it is recorded:
+
 3. Compare with what the site holds; build puts (with every ancestor directory the
    site lacks) and deletes (the topmost only).
 4. Ask which blobs and chunks the site lacks; upload those chunks (re-read by offset

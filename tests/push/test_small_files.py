@@ -1,0 +1,105 @@
+"""Small files go to the site whole, as blobs: which files count as small, the bytes kept
+from the read, streaming them while others are read, and ``tain push`` using it."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from tain.client import SiteClient
+from tain.core.chunking import MIN_CHUNK
+from tain.errors import RemoteError
+from tain.push.pusher import push_directory
+from tain.push.snapshot import RACY_NS, FileChunks
+from tain.push.upload import SmallFileStream, chunk_file, read_snapshot, split_small
+from tests.conftest import RunningSite
+
+
+def _write(root: Path, name: str, size: int, seed: int = 0) -> bytes:
+    data = random.Random(f"{name}{seed}").randbytes(size)
+    (root / name).write_bytes(data)
+    return data
+
+
+def _snap(root: Path, name: str, *, keep: bool = True) -> FileChunks:
+    """A snapshot of a file written just now (read as if the racy window had passed)."""
+    return read_snapshot(name, root / name, keep_small=keep,
+                         now_ns=lambda: time.time_ns() + 2 * RACY_NS)
+
+
+def test_only_one_chunk_files_up_to_min_chunk_are_small(tmp_path: Path) -> None:
+    for name, size in (("tiny", 10), ("edge", MIN_CHUNK), ("over", MIN_CHUNK + 1),
+                       ("big", 3 * MIN_CHUNK * 8), ("empty", 0)):
+        _write(tmp_path, name, size)
+    snaps = {n: chunk_file(n, tmp_path / n) for n in ("tiny", "edge", "over", "big", "empty")}
+    small, rest = split_small(snaps.values())
+    assert {s.path for s in small} == {"tiny", "edge"}
+    assert {s.path for s in rest} == {"over", "big", "empty"}
+
+
+def test_keep_small_keeps_exactly_the_bytes_that_were_hashed(tmp_path: Path) -> None:
+    data = _write(tmp_path, "f", 5000)
+    _write(tmp_path, "big", 3 * MIN_CHUNK * 8)
+    kept = _snap(tmp_path, "f")
+    assert kept.data == data and kept.sha256 == hashlib.sha256(data).hexdigest()
+    assert _snap(tmp_path, "f", keep=False).data is None  # only when asked
+    assert _snap(tmp_path, "big").data is None
+
+
+def test_stream_sends_only_what_the_site_lacks_and_counts_it(
+    tmp_path: Path, running_site: RunningSite
+) -> None:
+    datas = [_write(tmp_path, f"f{i}", 100 + i) for i in range(300)]
+    _write(tmp_path, "big", 200_000)
+    snaps = [_snap(tmp_path, f"f{i}") for i in range(300)]
+    sizes: list[int] = []
+    with SiteClient(running_site.url, running_site.token) as client:
+        client.create_repo("st")
+        client.upload_blobs("st", [(snaps[0].sha256, datas[0])])  # held already
+        with SmallFileStream(client, "st", workers=2, before_send=sizes.append) as stream:
+            assert not stream.add(chunk_file("big", tmp_path / "big"))  # not small
+            assert not stream.add(chunk_file("f1", tmp_path / "f1"))  # bytes not kept
+            for snap in snaps:
+                assert stream.add(snap)
+            stream.finish()
+        assert stream.files_sent == 299
+        assert len(sizes) == 2  # 256 files a request
+        held = client.missing("st", blobs=[s.sha256 for s in snaps]).blobs
+    assert held == []
+
+
+def test_a_stream_to_a_site_that_is_gone_fails_on_finish(tmp_path: Path) -> None:
+    _write(tmp_path, "f", 100)
+    snap = _snap(tmp_path, "f")
+    with SiteClient("http://127.0.0.1:9", "t", retries=0) as client, \
+            SmallFileStream(client, "r", workers=1) as stream:
+        stream.add(snap)
+        with pytest.raises(RemoteError):
+            stream.finish()
+
+
+def test_push_sends_small_files_whole_and_stages_no_chunk_for_them(
+    tmp_path: Path, running_site: RunningSite
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    small = {f"s{i}.txt": _write(src, f"s{i}.txt", 1000 + i) for i in range(50)}
+    big = _write(src, "big.bin", 3 * MIN_CHUNK * 8)
+    with SiteClient(running_site.url, running_site.token) as client:
+        client.create_repo("p")
+        result = push_directory(client, "p", src, message="first",
+                                cache_path=tmp_path / "cache")
+        assert result.added == 51
+        for name, data in {**small, "big.bin": big}.items():
+            out = io.BytesIO()
+            client.download_to("p", name, out)
+            assert out.getvalue() == data
+    staged = running_site.site_dir / "blobs" / "chunks"
+    names = {p.name for p in staged.rglob("*") if p.is_file()}
+    assert names  # the large file's chunks were staged
+    assert not names & {chunk_file(n, src / n).chunks[0].digest for n in small}
