@@ -131,8 +131,10 @@ def test_the_read_cache_round_trips_and_finds_moved_files(journal: Journal) -> N
     stamp = FileStamp(70005, 5, 6, 77)
     journal.store_cached([("old/name", CachedFile(stamp, 9, SHA, chunks))])
     assert journal.cached("old/name") == CachedFile(stamp, 9, SHA, chunks)
-    assert journal.cached_by_inode(stamp) == CachedFile(stamp, 9, SHA, chunks)
-    assert journal.cached_by_inode(FileStamp(70005, 5, 7, 77)) is None
+    assert journal.cached_by_inodes([77]) == {77: [CachedFile(stamp, 9, SHA, chunks)]}
+    assert journal.cached_by_inodes([78]) == {}
+    assert journal.cached_many(["old/name", "nothing"]) == {
+        "old/name": CachedFile(stamp, 9, SHA, chunks)}
     journal.apply_commit([file("old/name")], [], [], {})
     assert journal.prune_cache() == 0  # the site holds it
     journal.apply_commit([], ["old"], [], {})

@@ -424,6 +424,17 @@ def test_group_adopts_an_intact_staged_chunk_as_a_whole_blob(store: BlobStore) -
     assert store.get_chunk(digest) == data  # still staged for other commits
 
 
+def test_group_put_stores_checked_bytes(store: BlobStore) -> None:
+    good, other = b"a small file sent whole", b"bytes that are not it"
+    with store.blob_group() as group:
+        with pytest.raises(DigestMismatch):
+            group.put(sha256_hex(other), good)
+        group.put(sha256_hex(good), good)
+        group.finish()
+    assert read(store, sha256_hex(good)) == good
+    assert_absent(store, sha256_hex(other))
+
+
 def test_group_does_not_adopt_a_chunk_that_is_not_the_blob(backend: Backend) -> None:
     store = backend.store
     data = b"staged bytes"

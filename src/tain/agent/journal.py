@@ -397,14 +397,33 @@ class Journal:
         )
         return _cached(rows[0]) if rows else None
 
-    def cached_by_inode(self, stamp: FileStamp) -> CachedFile | None:
-        """Digests cached under another path for the very same stamp (a moved file)."""
-        rows = self._query(
-            "SELECT size, mtime_ns, ctime_ns, inode, hashed_ns, sha256, chunks FROM cache"
-            " WHERE inode = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ? LIMIT 1",
-            (stamp.inode, stamp.size, stamp.mtime_ns, stamp.ctime_ns),
-        )
-        return _cached(rows[0]) if rows else None
+    def cached_many(self, paths: Iterable[str]) -> dict[str, CachedFile]:
+        """``cached`` for many paths at once (those with no row are left out)."""
+        out: dict[str, CachedFile] = {}
+        for batch in _batched(paths, _BATCH):
+            marks = ",".join("?" * len(batch))
+            rows = self._query(
+                f"SELECT size, mtime_ns, ctime_ns, inode, hashed_ns, sha256, chunks, path"  # noqa: S608
+                f" FROM cache WHERE path IN ({marks})",
+                batch,
+            )
+            out.update((str(r[7]), _cached(r[:7])) for r in rows)
+        return out
+
+    def cached_by_inodes(self, inodes: Iterable[int]) -> dict[int, list[CachedFile]]:
+        """Every cached row of each inode, whatever its path (moved files: the caller
+        picks the one whose stamp matches)."""
+        out: dict[int, list[CachedFile]] = {}
+        for batch in _batched((str(i) for i in set(inodes)), _BATCH):
+            marks = ",".join("?" * len(batch))
+            rows = self._query(
+                f"SELECT size, mtime_ns, ctime_ns, inode, hashed_ns, sha256, chunks FROM cache"  # noqa: S608
+                f" WHERE inode IN ({marks})",
+                [int(i) for i in batch],
+            )
+            for r in rows:
+                out.setdefault(int(r[3]), []).append(_cached(r))
+        return out
 
     def store_cached(self, items: Sequence[tuple[str, CachedFile]]) -> None:
         with self._tx() as db:

@@ -190,31 +190,53 @@ class Cycle:
         one cycle) are left out; only deferred and postponed ones stay queued."""
         local: dict[str, Entry | None] = {}
         self.progress.start("reading", len(taken))
-        for path in taken:
+        seen = [self.source.observe(path) for path in taken]
+        files = [o for o in seen if o.entry is not None and o.entry.kind is Kind.FILE]
+        cache = self._cached_digests(files)
+        for observed in seen:
             self.progress.advance()
-            observed = self.source.observe(path)
             if observed.warning:
                 self.report.warnings.append(observed.warning)
             if observed.unknown:
                 continue
             if observed.entry is not None and observed.entry.kind is Kind.FILE:
-                observed = self._with_digest(observed, stream)
+                observed = self._with_digest(observed, cache.get(observed.path), stream)
                 if observed.unknown:
                     continue
-            local[path] = observed.entry
+            local[observed.path] = observed.entry
         self.progress.finish()
         return local
 
-    def _with_digest(self, observed: Observed, stream: SmallFileStream) -> Observed:
+    def _cached_digests(self, files: Sequence[Observed]) -> dict[str, CachedFile]:
+        """The trusted cached digests of each file that has some: cached under its path,
+        else under another path with the very same stamp (a moved file). Two queries
+        for the whole cycle, not two a file."""
+        found: dict[str, CachedFile] = {}
+        by_path = self.journal.cached_many([o.path for o in files])
+        moved: list[Observed] = []
+        for o in files:
+            cached = by_path.get(o.path)
+            if o.stamp is not None and cached is not None and trusted(cached, o.stamp):
+                found[o.path] = cached
+            elif o.stamp is not None:
+                moved.append(o)
+        by_inode = self.journal.cached_by_inodes([o.stamp.inode for o in moved if o.stamp])
+        for o in moved:
+            for cached in by_inode.get(o.stamp.inode if o.stamp else -1, ()):
+                if o.stamp is not None and trusted(cached, o.stamp):
+                    found[o.path] = cached
+                    break
+        return found
+
+    def _with_digest(
+        self, observed: Observed, cached: CachedFile | None, stream: SmallFileStream
+    ) -> Observed:
         """A file's state with its SHA-256: cached when trusted, else read now.
         ``unknown`` when it is left for later (deferred or postponed)."""
         entry, stamp = observed.entry, observed.stamp
         if entry is None or stamp is None:
             return observed
         location = self.source.location(observed.path)
-        cached = self.journal.cached(observed.path)
-        if not trusted(cached, stamp):
-            cached = self.journal.cached_by_inode(stamp)
         if cached is not None and trusted(cached, stamp):
             self.snapshots[observed.path] = FileChunks(
                 observed.path, location, stamp, entry.mode, cached.sha256, cached.chunks

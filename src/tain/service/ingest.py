@@ -107,9 +107,7 @@ def store_small_blobs(
 
     def one(item: tuple[str, bytes]) -> tuple[str, int, list[ChunkRef]]:
         sha, data = item
-        with group.new_blob() as writer:
-            writer.write(data)
-            writer.commit(expected_sha256=sha)
+        group.put(sha, data)
         return sha, len(data), chunk_bytes(data)
 
     with store.blob_group() as group:

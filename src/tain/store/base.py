@@ -32,6 +32,8 @@ Groups
     returns (a backend may publish each on its own commit, or all together, as the
     local store does to share fsyncs). Leaving the ``with`` block without ``finish``
     discards what is still pending; no blob is ever partly visible.
+    ``put(sha, data)`` commits the bytes ``data`` as blob ``sha`` (``DigestMismatch``
+    when they hash to something else): the same as a writer, cheaper for small files.
     ``adopt_chunk(sha, digest, size)`` commits blob ``sha`` from the staged chunk
     ``digest`` when that chunk is all of it and intact (both digests checked), without
     copying where the backend can; False (and nothing done) otherwise.
@@ -98,6 +100,8 @@ class AbortOnExit:
 class BlobGroup(Protocol):
     def new_blob(self) -> BlobWriter: ...
 
+    def put(self, sha256: str, data: bytes) -> None: ...
+
     def adopt_chunk(self, sha256: str, digest: str, size: int) -> bool: ...
 
     def finish(self) -> None: ...
@@ -120,6 +124,11 @@ class ImmediateGroup:
 
     def new_blob(self) -> BlobWriter:
         return self._store.new_blob()
+
+    def put(self, sha256: str, data: bytes) -> None:
+        with self._store.new_blob() as writer:
+            writer.write(data)
+            writer.commit(expected_sha256=sha256)
 
     def adopt_chunk(self, sha256: str, digest: str, size: int) -> bool:
         return False

@@ -324,6 +324,9 @@ class LocalStore:
     def _ranked(self, sha256: str) -> list[Path]:
         """All data dirs, best first by rendezvous hashing; the first ``copies`` hold it."""
 
+        if len(self.data_dirs) == 1:
+            return list(self.data_dirs)
+
         def score(root: Path) -> bytes:
             return hashlib.sha256(f"{root}\0{sha256}".encode()).digest()
 
@@ -333,14 +336,14 @@ class LocalStore:
         """The dirs that should hold the blob now: the best ``copies`` available ones."""
         return [root for root in self._ranked(sha256) if root.is_dir()][: self.copies]
 
-    def _open_blob_temp(self) -> tuple[Path, int, Path]:
+    def _open_blob_temp(self, mode: int = 0o600) -> tuple[Path, int, Path]:
         """A temp file for a new blob, rotating over the data dirs to spread the load."""
         start = next(self._next_temp_dir)
         failures: list[str] = []
         for i in range(len(self.data_dirs)):
             root = self.data_dirs[(start + i) % len(self.data_dirs)]
             try:
-                fd, path = _new_temp(root, "blob-")
+                fd, path = _new_temp(root, "blob-", mode)
             except OSError as exc:
                 failures.append(f"{root}: {exc.strerror or exc}")
                 continue
@@ -736,11 +739,11 @@ def _make_fanout(top: Path) -> None:
 
 
 def _blob_path(root: Path, sha256: str) -> Path:
-    return root / "blobs" / sha256[:2] / sha256
+    return Path(f"{root}/blobs/{sha256[:2]}/{sha256}")  # one parse, not three joins
 
 
 def _chunk_path(root: Path, digest: str) -> Path:
-    return root / "chunks" / digest[:2] / digest
+    return Path(f"{root}/chunks/{digest[:2]}/{digest}")
 
 
 def _blob_name_in(prefix: str) -> Callable[[str], bool]:
@@ -787,15 +790,16 @@ def _ensure_dirs(root: Path, *parts: str) -> Path:
     return path
 
 
-def _new_temp(root: Path, prefix: str) -> tuple[int, Path]:
-    """A new, empty, private temp file. Names are unique per process by a counter (a
-    leftover from an earlier process with the same pid and token is skipped), which is
-    cheaper than ``tempfile``'s random names for thousands of small blobs."""
+def _new_temp(root: Path, prefix: str, mode: int = 0o600) -> tuple[int, Path]:
+    """A new, empty temp file (private unless ``mode`` says otherwise). Names are unique
+    per process by a counter (a leftover from an earlier process with the same pid and
+    token is skipped), which is cheaper than ``tempfile``'s random names for thousands
+    of small blobs."""
     tmp, made = root / "tmp", False
     while True:
         path = _temp_name(tmp, prefix)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         except FileExistsError:
             continue
         except FileNotFoundError:  # no tmp yet (made on demand, never the root itself)

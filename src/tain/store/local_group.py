@@ -25,6 +25,7 @@ that are complete, verified and durable; the catalog learns of the blobs only af
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -34,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from tain.errors import StorageError
+from tain.errors import DigestMismatch, StorageError
 from tain.store.durable import can_sync_filesystems, fsync_dir, sync_filesystem
 
 if TYPE_CHECKING:
@@ -60,6 +61,26 @@ class LocalBlobGroup:
 
         root, fd, path = self._store._open_blob_temp()
         return LocalBlobWriter(self._store, root, fd, path, group=self)
+
+    def put(self, sha256: str, data: bytes) -> None:
+        """Store ``data`` as blob ``sha256`` (checked first): one write into a temp file
+        created read-only, as a blob ends up, so no ``fchmod`` either."""
+        from tain.store.local import BLOB_MODE, _storage_error, _write_all
+
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise DigestMismatch(f"blob bytes hash to {actual}, not {sha256}",
+                                 expected=sha256, actual=actual)
+        root, fd, path = self._store._open_blob_temp(BLOB_MODE)
+        try:
+            try:
+                _write_all(fd, data)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            raise _storage_error("write a blob", root, exc) from exc
+        self.add(sha256, path, root)
 
     def adopt_chunk(self, sha256: str, digest: str, size: int) -> bool:
         """Commit blob ``sha256`` from the staged chunk ``digest`` that holds all of its
