@@ -31,9 +31,9 @@ class Policy:
     quiet: float = 0.25
     max_delay: float = 5.0
     batch_wait: float = 0.2
-    cycle_seconds: float = 1.0
+    cycle_seconds: float = 0.4
     first_batch: int = 200
-    min_batch: int = 500
+    min_batch: int = 200
     max_batch: int = 5000
 
 

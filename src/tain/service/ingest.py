@@ -31,7 +31,7 @@ from tain.store.base import BlobGroup, BlobStore
 
 _FRAME_HEAD = struct.Struct(">32sI")
 ASSEMBLY_THREADS = 8
-SLICE_MIN = 32  # items a thread is worth
+SLICE_MIN = 128  # items a thread is worth (a request's few threads, not dozens)
 
 
 def parse_chunk_frames(
