@@ -35,7 +35,7 @@ import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tain.agent.debounce import Policy, cutoffs
 from tain.core.chunking import ChunkRef
@@ -44,6 +44,7 @@ from tain.core.paths import parent_of
 from tain.errors import StorageError
 from tain.push.cache import FileStamp
 
+T = TypeVar("T")
 JOURNAL_NAME = "journal.sqlite3"
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -65,6 +66,7 @@ CREATE TABLE IF NOT EXISTS dirty (
 );
 """
 _ENTRY_COLUMNS = "path, kind, mode, mtime_ns, sha256, size, target"
+_CACHE_COLUMNS = "size, mtime_ns, ctime_ns, inode, hashed_ns, sha256, chunks"
 LONG_AGO = -1e9  # the change time of a path that is ready at once
 _BATCH = 500
 
@@ -189,6 +191,13 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalError(f"agent journal {self.path}: {exc}") from exc
 
+    def _rows_in(self, select: str, column: str, values: Iterable[object]) -> Iterator[Any]:
+        """The rows of ``SELECT {select} WHERE {column} IN (values)``, asked in batches
+        (SQLite limits the number of parameters of one statement)."""
+        for batch in _batched(values, _BATCH):
+            marks = ",".join("?" * len(batch))
+            yield from self._query(f"SELECT {select} WHERE {column} IN ({marks})", batch)
+
     # -- meta ----------------------------------------------------------------------------
 
     def meta(self) -> dict[str, str]:
@@ -278,16 +287,9 @@ class Journal:
 
     def current(self, paths: Iterable[str]) -> dict[str, DirtyItem]:
         """The queue rows of ``paths`` as they are now."""
-        out: dict[str, DirtyItem] = {}
-        for batch in _batched(paths, _BATCH):
-            marks = ",".join("?" * len(batch))
-            rows = self._query(
-                f"SELECT path, tree, writing, first_at, last_at, seq FROM dirty"  # noqa: S608
-                f" WHERE path IN ({marks})",
-                batch,
-            )
-            out.update((str(r[0]), _dirty(r)) for r in rows)
-        return out
+        rows = self._rows_in("path, tree, writing, first_at, last_at, seq FROM dirty",
+                             "path", paths)
+        return {str(r[0]): _dirty(r) for r in rows}
 
     def untree(self, path: str, seq: int) -> None:
         """A tree mark was expanded into path marks: keep only the path itself queued."""
@@ -317,14 +319,8 @@ class Journal:
         return _entry(rows[0]) if rows else None
 
     def remote_entries(self, paths: Iterable[str]) -> dict[str, Entry]:
-        out: dict[str, Entry] = {}
-        for batch in _batched(paths, _BATCH):
-            marks = ",".join("?" * len(batch))
-            rows = self._query(
-                f"SELECT {_ENTRY_COLUMNS} FROM remote WHERE path IN ({marks})", batch  # noqa: S608
-            )
-            out.update((str(r[0]), _entry(r)) for r in rows)
-        return out
+        rows = self._rows_in(f"{_ENTRY_COLUMNS} FROM remote", "path", paths)
+        return {str(r[0]): _entry(r) for r in rows}
 
     def children(self, parent: str) -> dict[str, tuple[Entry, CachedFile | None]]:
         """The site's entries directly below ``parent``, each with the cached digests."""
@@ -399,30 +395,15 @@ class Journal:
 
     def cached_many(self, paths: Iterable[str]) -> dict[str, CachedFile]:
         """``cached`` for many paths at once (those with no row are left out)."""
-        out: dict[str, CachedFile] = {}
-        for batch in _batched(paths, _BATCH):
-            marks = ",".join("?" * len(batch))
-            rows = self._query(
-                f"SELECT size, mtime_ns, ctime_ns, inode, hashed_ns, sha256, chunks, path"  # noqa: S608
-                f" FROM cache WHERE path IN ({marks})",
-                batch,
-            )
-            out.update((str(r[7]), _cached(r[:7])) for r in rows)
-        return out
+        rows = self._rows_in(f"{_CACHE_COLUMNS}, path FROM cache", "path", paths)
+        return {str(r[7]): _cached(r[:7]) for r in rows}
 
     def cached_by_inodes(self, inodes: Iterable[int]) -> dict[int, list[CachedFile]]:
         """Every cached row of each inode, whatever its path (moved files: the caller
         picks the one whose stamp matches)."""
         out: dict[int, list[CachedFile]] = {}
-        for batch in _batched((str(i) for i in set(inodes)), _BATCH):
-            marks = ",".join("?" * len(batch))
-            rows = self._query(
-                f"SELECT size, mtime_ns, ctime_ns, inode, hashed_ns, sha256, chunks FROM cache"  # noqa: S608
-                f" WHERE inode IN ({marks})",
-                [int(i) for i in batch],
-            )
-            for r in rows:
-                out.setdefault(int(r[3]), []).append(_cached(r))
+        for r in self._rows_in(f"{_CACHE_COLUMNS} FROM cache", "inode", set(inodes)):
+            out.setdefault(int(r[3]), []).append(_cached(r))
         return out
 
     def store_cached(self, items: Sequence[tuple[str, CachedFile]]) -> None:
@@ -496,8 +477,8 @@ def _dirty(row: Sequence[Any]) -> DirtyItem:
     return DirtyItem(path, bool(tree), bool(writing), float(first_at), float(last_at), seq)
 
 
-def _batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    batch: list[str] = []
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
     for item in items:
         batch.append(item)
         if len(batch) >= size:
