@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tain.agent.journal import CachedFile, DirtyItem, Journal
 from tain.agent.local import Observed, Source, same_state, trusted, with_digest
@@ -139,6 +139,10 @@ class Cycle:
                 self.journal.store_cached(self.to_cache)
             self._guard_torn_reads(self.taken)
             stream.finish()
+        # sent: the bytes need not wait in memory for the commit (a file the site turns
+        # out to lack after all is read again, and checked, like a large one)
+        self.snapshots = {p: replace(snap, data=None) if snap.data is not None else snap
+                          for p, snap in self.snapshots.items()}
         self.report.bytes_sent, self.report.chunks_sent = stream.bytes_sent, stream.files_sent
         self.report.timed("read", t, self.clock())
 
