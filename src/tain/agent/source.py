@@ -285,6 +285,7 @@ class SourceAgent:
         self._report(report, site)
         self.sites.committed(site, report.revision)
         self._publish_status()
+        self._track_initial(self.status.queue_length)  # the initial sync's display
 
     def _settle_quietly(self, in_flight: _InFlight, site: str) -> None:
         """``_settle`` while another failure is on its way: this one is only logged."""
