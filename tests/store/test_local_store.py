@@ -533,3 +533,23 @@ def test_sync_filesystem_is_the_real_syscall_and_reports_errors(tmp_path: Path) 
     sync_filesystem(tmp_path)
     with pytest.raises(FileNotFoundError):
         sync_filesystem(tmp_path / "missing")
+
+
+def test_blobs_stored_by_a_group_are_not_hashed_again_to_be_linked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalStore([tmp_path / "d"])
+    data = b"a small file sent whole"
+    with store.blob_group() as group:
+        group.put(sha256_hex(data), data)
+        group.finish()
+    hashed: list[object] = []
+    real = hashlib.file_digest
+    monkeypatch.setattr(hashlib, "file_digest", lambda *a: hashed.append(a) or real(*a))
+    path = store.local_path(sha256_hex(data))  # what publishing links
+    assert path is not None and path.read_bytes() == data
+    assert hashed == []  # its bytes were hashed on the way in
+    flip_first_byte(path)  # a changed file is another version: checked again
+    with pytest.raises(IntegrityError):
+        store.local_path(sha256_hex(data))
+    assert hashed

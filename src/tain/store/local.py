@@ -513,9 +513,9 @@ class LocalStore:
         on their way in, so the first read (publishing links them at once) need not hash
         them again."""
         for parent in dirs:
-            final = parent / sha256
+            final = f"{parent}/{sha256}"  # as str(_blob_path(...)): the key's first field
             with contextlib.suppress(OSError):
-                self._verified.add(_stat_key(final, final.stat()))
+                self._verified.add(_stat_key(final, os.stat(final)))
 
     def _is_good_copy(self, path: Path, sha256: str) -> bool:
         try:
@@ -753,7 +753,7 @@ def _blob_name_in(prefix: str) -> Callable[[str], bool]:
     return keep
 
 
-def _stat_key(path: Path, st: os.stat_result) -> StatKey:
+def _stat_key(path: Path | str, st: os.stat_result) -> StatKey:
     """What identifies one version of a blob file for the verified cache.
 
     Not the ctime: adding a hard link changes it, and publishing links every blob into
