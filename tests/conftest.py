@@ -9,13 +9,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tain.config import load
 from tain.server.app import create_app
@@ -94,9 +97,34 @@ def new_site(tmp_path: Path, catalog_env: dict[str, str]) -> NewSite:
 @pytest.fixture
 def running_site(new_site: NewSite) -> Iterator[RunningSite]:
     """A site served by uvicorn in a thread of this process."""
+    yield from _serve(new_site)
+
+
+@pytest.fixture
+def site_without_blobs(new_site: NewSite) -> Iterator[RunningSite]:
+    """A site as an older version was: without ``POST /api/v1/repos/R/blobs`` (the
+    real app with that one route taken out)."""
+
+    def without_blobs(app: FastAPI) -> ASGIApp:
+        async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["path"].endswith("/blobs"):
+                await JSONResponse({"detail": "Not Found"}, 404)(scope, receive, send)
+            else:
+                await app(scope, receive, send)
+
+        return serve
+
+    yield from _serve(new_site, without_blobs)
+
+
+def _serve(
+    new_site: NewSite, wrap: Callable[[FastAPI], ASGIApp] | None = None
+) -> Iterator[RunningSite]:
     site_dir, token, port = new_site.site_dir, new_site.token, new_site.port
     site = open_site(load(site_dir, new_site.env))
-    config = uvicorn.Config(create_app(site), host="127.0.0.1", port=port, log_level="warning")
+    app = create_app(site)
+    served: ASGIApp = app if wrap is None else wrap(app)
+    config = uvicorn.Config(served, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

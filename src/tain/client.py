@@ -146,7 +146,13 @@ def error_from_response(response: httpx.Response) -> TainError:
     text = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
     request = response.request
     message = f"{request.method} {request.url} failed: HTTP {response.status_code}"
-    return cls(f"{message}: {text}" if text else message)
+    err = cls(f"{message}: {text}" if text else message)
+    err.details = {"status": response.status_code, "tain_error": False}
+    return err
+
+
+class BlobsUnsupported(RemoteError):
+    """The site has no ``POST /repos/R/blobs`` (an older version): send chunks instead."""
 
 
 class SiteClient:
@@ -174,6 +180,8 @@ class SiteClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._has_token = bool(token)
+        self.blob_uploads = True
+        """False once the site turned out to lack ``POST /blobs``: small files go as chunks."""
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
         )
@@ -369,6 +377,13 @@ class SiteClient:
         content = _ReleasedBody(payload)
         try:
             body = self._json("POST", url, content=content, headers=headers, idempotent=True)
+        except TainError as err:
+            if blobs and err.details.get("tain_error") is False and \
+                    err.details.get("status") in (404, 405):
+                self.blob_uploads = False
+                raise BlobsUnsupported(f"{self.base_url} cannot store whole files",
+                                       hint="upgrade the site; chunks are sent meanwhile") from err
+            raise
         finally:
             content.release()
         return UploadResult(int(body.get("stored", 0)), int(body.get("bytes", 0)), len(payload))

@@ -19,7 +19,8 @@ from tain.agent.runner import run_agent
 from tain.agent.sync import Cycle, CycleReport
 from tain.client import SiteClient
 from tain.errors import RemoteError
-from tests.agent.conftest import REPO, Site, wait_identical
+from tests.agent.conftest import REPO, Site, create_repo, wait_identical
+from tests.conftest import RunningSite
 
 SMALL_BATCHES = functools.partial(Policy, first_batch=15, min_batch=15, max_batch=15)
 
@@ -35,6 +36,10 @@ def agent_in_thread(
     tmp_path: Path, site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Path]:
     """Start the agent (small batches) on a directory of 60 files; yield the directory."""
+    yield from _agent(tmp_path, site, monkeypatch)
+
+
+def _agent(tmp_path: Path, site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setattr(source_module, "Policy", SMALL_BATCHES)
     root = tmp_path / "src"
     _tree(root, 60)
@@ -117,3 +122,14 @@ def test_a_commit_that_fails_in_flight_loses_nothing(
     assert len(first_commit_fails) >= 5  # the failed one is taken again later
     (agent_in_thread / "d0" / "f0.txt").write_text("changed after the failure\n")
     wait_identical(agent_in_thread, site.url, site.token)
+
+
+def test_an_older_site_without_blob_uploads_gets_every_file_as_chunks(
+    tmp_path: Path, site_without_blobs: RunningSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_repo(site_without_blobs)
+    site = Site(site_without_blobs.url, site_without_blobs.token, site_without_blobs.site_dir)
+    for root in _agent(tmp_path, site, monkeypatch):
+        wait_identical(root, site.url, site.token)
+        (root / "d1" / "late.txt").write_text("after the fallback\n")
+        wait_identical(root, site.url, site.token)

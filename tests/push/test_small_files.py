@@ -37,9 +37,12 @@ def test_only_one_chunk_files_up_to_min_chunk_are_small(tmp_path: Path) -> None:
                        ("big", 3 * MIN_CHUNK * 8), ("empty", 0)):
         _write(tmp_path, name, size)
     snaps = {n: chunk_file(n, tmp_path / n) for n in ("tiny", "edge", "over", "big", "empty")}
-    small, rest = split_small(snaps.values())
-    assert {s.path for s in small} == {"tiny", "edge"}
-    assert {s.path for s in rest} == {"over", "big", "empty"}
+    with SiteClient("http://127.0.0.1:9") as client:  # never asked: only its flag is read
+        small, rest = split_small(snaps.values(), client)
+        assert {s.path for s in small} == {"tiny", "edge"}
+        assert {s.path for s in rest} == {"over", "big", "empty"}
+        client.blob_uploads = False  # a site without whole-file uploads: all as chunks
+        assert split_small(snaps.values(), client) == ([], list(snaps.values()))
 
 
 def test_keep_small_keeps_exactly_the_bytes_that_were_hashed(tmp_path: Path) -> None:
@@ -103,3 +106,26 @@ def test_push_sends_small_files_whole_and_stages_no_chunk_for_them(
     names = {p.name for p in staged.rglob("*") if p.is_file()}
     assert names  # the large file's chunks were staged
     assert not names & {chunk_file(n, src / n).chunks[0].digest for n in small}
+
+
+def test_an_older_site_without_blob_uploads_gets_chunks(
+    tmp_path: Path, site_without_blobs: RunningSite
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    small = {f"s{i}.txt": _write(src, f"s{i}.txt", 500 + i) for i in range(20)}
+    with SiteClient(site_without_blobs.url, site_without_blobs.token) as client:
+        client.create_repo("old")
+        with SmallFileStream(client, "old", workers=1) as stream:
+            stream.add(_snap(src, "s0.txt"))
+            stream.finish()  # no failure: the file stays lacking, for the chunk path
+        assert not client.blob_uploads and stream.files_sent == 0
+        assert not stream.add(_snap(src, "s1.txt"))  # not offered again
+    with SiteClient(site_without_blobs.url, site_without_blobs.token) as client:
+        result = push_directory(client, "old", src, message="to an older site",
+                                cache_path=tmp_path / "cache")
+        assert result.added == 20 and not client.blob_uploads
+        for name, data in small.items():
+            out = io.BytesIO()
+            client.download_to("old", name, out)
+            assert out.getvalue() == data

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from tain.agent.journal import CachedFile, DirtyItem, Journal
 from tain.agent.local import Observed, Source, same_state, trusted, with_digest
 from tain.agent.reconcile import Stopped
-from tain.client import CommitResult, SiteClient
+from tain.client import BlobsUnsupported, CommitResult, SiteClient
 from tain.core.manifest import Change, Entry, Kind
 from tain.core.paths import ancestors
 from tain.errors import MissingData, RemoteError
@@ -421,12 +421,15 @@ class Cycle:
                  and (snap := self.snapshots.get(entry.path)) is not None]
         for snap in snaps:
             locator.add(snap)
-        small, rest = split_small(snaps)
+        small, rest = split_small(snaps, self.client)
         if small:
             self.progress.start("uploading", sum(s.stamp.size for s in small))
-            self._until_sent(locator, lambda: uploader.upload_blobs(
-                s for s in small if s.path not in self.deferred))
-            lacking -= {s.sha256 for s in small if s.path not in self.deferred}
+            try:
+                self._until_sent(locator, lambda: uploader.upload_blobs(
+                    s for s in small if s.path not in self.deferred))
+                lacking -= {s.sha256 for s in small if s.path not in self.deferred}
+            except BlobsUnsupported:
+                rest += small
         needed: set[str] = set(extra or ())
         needed.update(c.digest for s in rest if s.path not in self.deferred for c in s.chunks)
         if not needed:

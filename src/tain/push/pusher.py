@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from tain.client import CommitResult, SiteClient
+from tain.client import BlobsUnsupported, CommitResult, SiteClient
 from tain.core.manifest import Change, Entry, Kind, plan_changes
 from tain.errors import Conflict, MissingData
 from tain.push.cache import FileStamp, HashCache, default_cache_path
@@ -182,8 +182,11 @@ class _PushSession:
             self._chunk_group(members)
         self.progress.finish()
         snaps = {self.chunked[p].sha256: self.chunked[p] for p in paths if p in self.chunked}
-        small, rest = split_small(snaps.values())
-        extra = self._send_whole(small)
+        small, rest = split_small(snaps.values(), self.client)
+        try:
+            extra = self._send_whole(small)
+        except BlobsUnsupported:  # an older site: as chunks, like the rest
+            extra, rest = set(), rest + small
         digests = {r.digest for snap in rest for r in snap.chunks}
         return extra | set(self.client.missing(self.repo, chunks=sorted(digests)).chunks)
 
@@ -194,15 +197,16 @@ class _PushSession:
             return set()
         extra: set[str] = set()
         self.progress.start("upload", sum(snap.stamp.size for snap in small))
-        while True:
-            try:
-                self.uploader.upload_blobs(small)
-                break
-            except FileChanged as changed:
-                extra |= self._rechunk(changed.path)
-                small = [snap for snap in small if snap.path != changed.path]
-        self.progress.finish()
-        return extra
+        try:
+            while True:
+                try:
+                    self.uploader.upload_blobs(small)
+                    return extra
+                except FileChanged as changed:
+                    extra |= self._rechunk(changed.path)
+                    small = [snap for snap in small if snap.path != changed.path]
+        finally:
+            self.progress.finish()
 
     def _chunk_group(self, members: list[str]) -> None:
         """Chunk one file of identical ones; the others reuse its chunks."""

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from tain.client import SiteClient, UploadResult, encode_chunk_frames
+from tain.client import BlobsUnsupported, SiteClient, UploadResult, encode_chunk_frames
 from tain.core.chunking import MIN_CHUNK, ChunkRef
 from tain.core.digests import blake3_hex
 from tain.push.progress import ProgressSink
@@ -203,12 +203,15 @@ def is_small(snap: FileChunks) -> bool:
     return len(snap.chunks) == 1 and snap.stamp.size <= MIN_CHUNK
 
 
-def split_small(snaps: Iterable[FileChunks]) -> tuple[list[FileChunks], list[FileChunks]]:
-    """(small files, the rest): see ``is_small``."""
+def split_small(
+    snaps: Iterable[FileChunks], client: SiteClient
+) -> tuple[list[FileChunks], list[FileChunks]]:
+    """(small files to send whole, the rest to send as chunks): see ``is_small``; all go
+    as chunks to a site that cannot store whole files."""
     small: list[FileChunks] = []
     rest: list[FileChunks] = []
     for snap in snaps:
-        (small if is_small(snap) else rest).append(snap)
+        (small if client.blob_uploads and is_small(snap) else rest).append(snap)
     return small, rest
 
 
@@ -248,7 +251,7 @@ class SmallFileStream:
         self.bytes_sent = 0
 
     def add(self, snap: FileChunks) -> bool:
-        if snap.data is None or not is_small(snap):
+        if snap.data is None or not is_small(snap) or not self._client.blob_uploads:
             return False
         self._batch.append(snap)
         self._batch_bytes += len(snap.data)
@@ -303,4 +306,7 @@ class SmallFileStream:
         payload = encode_chunk_frames(frames.items())
         if self._before_send is not None:
             self._before_send(len(payload))
-        return self._client.upload_encoded(self._repo, payload, blobs=True)
+        try:
+            return self._client.upload_encoded(self._repo, payload, blobs=True)
+        except BlobsUnsupported:
+            return None  # an older site: they stay lacking and go as chunks
