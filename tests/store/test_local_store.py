@@ -367,7 +367,7 @@ def test_a_large_group_syncs_each_filesystem_before_the_first_link_and_after_the
                 writer.commit()
         monkeypatch.setattr(local_group, "sync_filesystem", sync)
         monkeypatch.setattr(local_group, "fsync_dir", lambda p: events.append(("dir", str(p))))
-        monkeypatch.setattr(local_group, "_fsync_file", lambda p: events.append(("file", str(p))))
+        monkeypatch.setattr(local_group, "fsync_file", lambda p: events.append(("file", str(p))))
         monkeypatch.setattr(os, "link", link)
         group.finish()
     kinds = [kind for kind, _ in events]

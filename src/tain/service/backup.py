@@ -62,14 +62,13 @@ from tain.errors import Conflict, IntegrityError, NotFound, StorageError, UsageE
 from tain.service.backup_targets import (
     BackupTarget,
     blob_key,
-    fsync_file,
     open_target,
     resolve_dest,
     split_dest,
 )
 from tain.service.site import Site, open_site, recover
 from tain.service.snapshot import load_catalog, snapshot_catalog
-from tain.store.durable import fsync_dir
+from tain.store.durable import fsync_dir, fsync_file
 from tain.store.scrub import hash_file
 
 log = logging.getLogger("tain.backup")

@@ -62,7 +62,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tain.errors import Conflict, NotFound, StorageError, TainError, UsageError
-from tain.store.durable import fsync_dir
+from tain.store.durable import fsync_dir, fsync_file
 from tain.store.s3 import (
     MULTIPART_CHUNKSIZE,
     MULTIPART_THRESHOLD,
@@ -525,11 +525,3 @@ def _flock(path: Path, what: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -20,6 +20,15 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def fsync_file(path: Path) -> None:
+    """Flush a file's bytes (written and closed elsewhere) to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_json_atomically(path: Path, value: Any) -> None:
     """Replace ``path`` with ``value`` as JSON: temp file, fsync, rename, fsync the
     directory, so a reader sees the old state or the new one, never a torn one."""

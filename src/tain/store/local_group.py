@@ -36,7 +36,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from tain.errors import DigestMismatch, StorageError
-from tain.store.durable import can_sync_filesystems, fsync_dir, sync_filesystem
+from tain.store.durable import can_sync_filesystems, fsync_dir, fsync_file, sync_filesystem
 
 if TYPE_CHECKING:
     from tain.store.local import LocalBlobWriter, LocalStore
@@ -117,7 +117,7 @@ class LocalBlobGroup:
 
     def _finish_by_fsyncs(self, pending: list[tuple[str, Path, Path]]) -> list[list[Path]]:
         with ThreadPoolExecutor(min(SYNC_THREADS, len(pending))) as pool:
-            list(pool.map(_fsync_file, (temp for _, temp, _ in pending)))
+            list(pool.map(fsync_file, (temp for _, temp, _ in pending)))
             placed = list(pool.map(self._place, pending))
             list(pool.map(fsync_dir, sorted({d for dirs in placed for d in dirs})))
         return placed
@@ -162,14 +162,6 @@ def _one_per_filesystem(dirs: Iterable[Path]) -> list[Path]:
         except OSError:
             continue
     return list(chosen.values())
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove(paths: Iterable[Path]) -> None:
