@@ -215,33 +215,29 @@ class Cycle:
         """The trusted cached digests of each file that has some: cached under its path,
         else under another path with the very same stamp (a moved file). Two queries
         for the whole cycle, not two a file."""
-        found: dict[str, CachedFile] = {}
-        by_path = self.journal.cached_many([o.path for o in files])
-        moved: list[Observed] = []
-        for o in files:
-            cached = by_path.get(o.path)
-            if o.stamp is not None and cached is not None and trusted(cached, o.stamp):
-                found[o.path] = cached
-            elif o.stamp is not None:
-                moved.append(o)
-        by_inode = self.journal.cached_by_inodes([o.stamp.inode for o in moved if o.stamp])
-        for o in moved:
-            for cached in by_inode.get(o.stamp.inode if o.stamp else -1, ()):
-                if o.stamp is not None and trusted(cached, o.stamp):
-                    found[o.path] = cached
-                    break
+        stamps = {o.path: o.stamp for o in files if o.stamp is not None}
+        by_path = self.journal.cached_many(stamps)
+        found = {p: c for p, st in stamps.items()
+                 if (c := by_path.get(p)) is not None and trusted(c, st)}
+        moved = {p: st for p, st in stamps.items() if p not in found}
+        by_inode = self.journal.cached_by_inodes(st.inode for st in moved.values())
+        for path, stamp in moved.items():
+            match = next((c for c in by_inode.get(stamp.inode, ()) if trusted(c, stamp)), None)
+            if match is not None:
+                found[path] = match
         return found
 
     def _with_digest(
         self, observed: Observed, cached: CachedFile | None, stream: SmallFileStream
     ) -> Observed:
-        """A file's state with its SHA-256: cached when trusted, else read now.
-        ``unknown`` when it is left for later (deferred or postponed)."""
+        """A file's state with its SHA-256: from ``cached`` (trusted digests, see
+        ``_cached_digests``) if any, else read now. ``unknown`` when it is left for later
+        (deferred or postponed)."""
         entry, stamp = observed.entry, observed.stamp
         if entry is None or stamp is None:
             return observed
         location = self.source.location(observed.path)
-        if cached is not None and trusted(cached, stamp):
+        if cached is not None:
             self.snapshots[observed.path] = FileChunks(
                 observed.path, location, stamp, entry.mode, cached.sha256, cached.chunks
             )
