@@ -51,13 +51,27 @@ def test_marks_keep_the_latest_change_and_a_sticky_tree(journal: Journal) -> Non
 def test_ready_follows_the_policy(journal: Journal) -> None:
     journal.record_marks([Mark("closed", 100.0), Mark("written", 100.0, writing=True),
                           Mark("t", 100.0, tree=True)])
-    assert journal.ready(100.04, P, 10) == []
-    assert [i.path for i in journal.ready(100.06, P, 10)] == ["t", "closed"]  # trees first
-    assert [i.path for i in journal.ready(100.3, P, 10)] == ["t", "closed", "written"]
-    assert [i.path for i in journal.ready(100.3, P, 1)] == ["t"]
+    assert journal.ready(100.04, P, 10) == [] and journal.ready_trees(100.04, P, 10) == []
+    assert [i.path for i in journal.ready(100.06, P, 10)] == ["closed"]
+    assert [i.path for i in journal.ready_trees(100.06, P, 10)] == ["t"]
+    assert [i.path for i in journal.ready(100.3, P, 10)] == ["closed", "written"]
+    assert [i.path for i in journal.ready(100.3, P, 1)] == ["closed"]
     assert journal.next_ready_at(P) == pytest.approx(100.05)
     journal.clear([(i.path, i.seq) for i in journal.ready(100.3, P, 10)])
+    assert [i.path for i in journal.ready_trees(100.3, P, 10)] == ["t"]  # a cycle never
+    # takes a tree mark: it would clear it before the walk that expands it
+    journal.untree([("t", journal.current(["t"])["t"].seq)])
+    assert [i.path for i in journal.ready(100.3, P, 10)] == ["t"]
+    journal.clear([(i.path, i.seq) for i in journal.ready(100.3, P, 10)])
     assert journal.next_ready_at(P) is None
+
+
+def test_untree_keeps_a_tree_marked_again_since(journal: Journal) -> None:
+    journal.record_marks([Mark("t", 1.0, tree=True)])
+    seq = journal.current(["t"])["t"].seq
+    journal.record_marks([Mark("t", 2.0, tree=True)])  # moved in again meanwhile
+    journal.untree([("t", seq)])
+    assert [i.path for i in journal.ready_trees(10.0, P, 10)] == ["t"]
 
 
 def test_ready_passes_over_paths_in_flight(journal: Journal) -> None:

@@ -116,6 +116,11 @@ def test_a_walk_below_one_directory(tree: Path, journal: Journal) -> None:
     assert queued(journal) == ["a", "a/b", "a/b/f.txt"]
 
 
+def test_a_walk_names_the_noted_directories_it_read(tree: Path, journal: Journal) -> None:
+    result = walk(source(tree), journal, "a", note={"a", "a/b", "build", "top.txt", "zz"})
+    assert result.noted == {"a", "a/b"}  # not the ignored directory, files or strangers
+
+
 def test_racy_cached_digests_are_not_trusted(tree: Path) -> None:
     st = (tree / "top.txt").lstat()
     stamp = FileStamp.of(st)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import random
 import time
 from pathlib import Path
@@ -12,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from tain.client import SiteClient
-from tain.core.chunking import MIN_CHUNK
+from tain.core.chunking import MIN_CHUNK, chunk_bytes
 from tain.errors import RemoteError
 from tain.push.pusher import push_directory
+from tain.push.scan import FileChanged
 from tain.push.snapshot import RACY_NS, FileChunks
 from tain.push.upload import SmallFileStream, chunk_file, read_snapshot, split_small
 from tests.conftest import RunningSite
@@ -43,6 +45,33 @@ def test_only_one_chunk_files_up_to_min_chunk_are_small(tmp_path: Path) -> None:
         assert {s.path for s in rest} == {"over", "big", "empty"}
         client.blob_uploads = False  # a site without whole-file uploads: all as chunks
         assert split_small(snaps.values(), client) == ([], list(snaps.values()))
+
+
+def test_files_read_without_the_cutter_get_the_cutters_chunks(tmp_path: Path) -> None:
+    for name, size in (("empty", 0), ("one", 1), ("edge", MIN_CHUNK), ("over", MIN_CHUNK + 1)):
+        data = _write(tmp_path, name, size)
+        snap = _snap(tmp_path, name)
+        assert list(snap.chunks) == chunk_bytes(data), name
+        assert snap.sha256 == hashlib.sha256(data).hexdigest()
+        assert snap.stamp.size == size
+        assert snap.data == (data if 0 < size <= MIN_CHUNK else None), name
+
+
+def test_a_small_file_that_grows_while_read_is_not_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(tmp_path, "f", 100)
+    real_read = os.read
+
+    def growing(fd: int, n: int) -> bytes:
+        with open(tmp_path / "f", "ab") as fh:
+            fh.write(b"x" * MIN_CHUNK)  # a writer appends between open and read
+        monkeypatch.setattr(os, "read", real_read)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(os, "read", growing)
+    with pytest.raises(FileChanged):
+        _snap(tmp_path, "f")
 
 
 def test_keep_small_keeps_exactly_the_bytes_that_were_hashed(tmp_path: Path) -> None:

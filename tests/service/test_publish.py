@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tain.catalog.models import DiffItem
 from tain.catalog.sql import SqlCatalog, open_catalog
 from tain.core.chunking import chunk_bytes
 from tain.core.manifest import Change, Entry, Kind
@@ -143,3 +144,50 @@ def test_both_trees_are_built_whole_without_hashing_any_blob_again(
     assert state == {"a": 3, "b": 4, "active": "b"}
     assert os.access(pub.root / "r" / "bin" / "tool", os.X_OK)
     assert hashed == []
+
+
+def test_the_other_tree_takes_the_last_diff_from_memory(
+    parts: tuple[SqlCatalog, LocalStore, Publisher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog, store, pub = parts
+    asked: list[tuple[int, int]] = []
+    diff = catalog.diff
+
+    def counted(repo: str, old: int, new: int, prefix: str = "") -> list[DiffItem]:
+        asked.append((old, new))
+        return diff(repo, old, new, prefix)
+
+    monkeypatch.setattr(catalog, "diff", counted)
+    files: dict[str, bytes] = {}
+    for rev in range(1, 6):
+        new = {f"d{rev % 2}/f{rev}": f"{rev}".encode(), "shared": f"v{rev}".encode()}
+        put(catalog, store, new)
+        files.update(new)
+        if rev == 3:
+            catalog.commit("r", [Change("delete", "d0")], author="t")
+            files = {p: d for p, d in files.items() if not p.startswith("d0/")}
+        pub.publish("r")
+        dirs = {p.split("/")[0]: "dir" for p in files if "/" in p}
+        assert tree_of(pub.root / "r") == {**files, **dirs}
+    # the first two build both trees whole; the third asks for both steps (nothing is
+    # kept yet); after that, each publish asks only for what is new
+    assert asked == [(1, 2), (2, 4), (4, 5), (5, 6)]
+
+
+def test_a_kept_diff_of_a_repository_made_again_is_not_used(
+    parts: tuple[SqlCatalog, LocalStore, Publisher],
+) -> None:
+    catalog, store, pub = parts
+    for rev in range(1, 4):
+        put(catalog, store, {f"old{rev}": b"old"})
+        pub.publish("r")  # the third keeps the diff 2 -> 3 of the first repository r
+    other_process = Publisher(pub.root, catalog, store)
+    catalog.delete_repo("r", actor="t")
+    other_process.remove("r")
+    catalog.create_repo("r", public=True, actor="t")
+    for rev in range(1, 4):
+        put(catalog, store, {f"new{rev}": b"new"})
+        other_process.publish("r")  # the trees show 2 and 3 again, of the new r
+    put(catalog, store, {"new4": b"new"})
+    pub.publish("r")  # from 2 to 4 by way of 3: the kept 2 -> 3 is another r's
+    assert tree_of(pub.root / "r") == {f"new{rev}": b"new" for rev in range(1, 5)}

@@ -262,15 +262,26 @@ class Journal:
     def ready(
         self, now: float, policy: Policy, limit: int, *, exclude: Collection[str] = ()
     ) -> list[DirtyItem]:
-        """Queued paths the debounce policy lets go at ``now``: trees first, then the
-        oldest changes first (so a long burst is sent in the order it was written).
-        Paths in ``exclude`` (taken by a cycle still in flight) are passed over."""
+        """Queued paths (not trees) the debounce policy lets go at ``now``, the oldest
+        changes first (so a long burst is sent in the order it was written). Paths in
+        ``exclude`` (taken by a cycle still in flight) are passed over. A tree mark is
+        never taken by a cycle: a cycle would clear it unexpanded (``ready_trees``)."""
+        return self._ready(now, policy, limit, exclude, tree=False)
+
+    def ready_trees(self, now: float, policy: Policy, limit: int) -> list[DirtyItem]:
+        """Ready tree marks (directories whose content is still to be walked)."""
+        return self._ready(now, policy, limit, (), tree=True)
+
+    def _ready(
+        self, now: float, policy: Policy, limit: int, exclude: Collection[str], *, tree: bool
+    ) -> list[DirtyItem]:
         cut = cutoffs(now, policy)
         rows = self._query(
-            "SELECT path, tree, writing, first_at, last_at, seq FROM dirty WHERE"
-            " (writing = 0 AND last_at <= ?) OR (writing = 1 AND last_at <= ?)"
-            " OR first_at <= ? ORDER BY tree DESC, first_at, path LIMIT ?",
-            (cut.settled_before, cut.quiet_before, cut.first_before, limit + len(exclude)),
+            "SELECT path, tree, writing, first_at, last_at, seq FROM dirty WHERE tree = ? AND"
+            " ((writing = 0 AND last_at <= ?) OR (writing = 1 AND last_at <= ?)"
+            " OR first_at <= ?) ORDER BY first_at, path LIMIT ?",
+            (int(tree), cut.settled_before, cut.quiet_before, cut.first_before,
+             limit + len(exclude)),
         )
         return [_dirty(r) for r in rows if r[0] not in exclude][:limit]
 
@@ -291,10 +302,11 @@ class Journal:
                              "path", paths)
         return {str(r[0]): _dirty(r) for r in rows}
 
-    def untree(self, path: str, seq: int) -> None:
-        """A tree mark was expanded into path marks: keep only the path itself queued."""
+    def untree(self, expanded: Iterable[tuple[str, int]]) -> None:
+        """Tree marks (path, seq) were expanded into path marks: keep only each path
+        itself queued (a mark made since stays a tree)."""
         with self._tx() as db:
-            db.execute("UPDATE dirty SET tree = 0 WHERE path = ? AND seq <= ?", (path, seq))
+            db.executemany("UPDATE dirty SET tree = 0 WHERE path = ? AND seq <= ?", expanded)
 
     def defer(self, paths: Iterable[str], at: float) -> None:
         """Queue paths again as being written (their last read was not a stable state);

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 from tain.agent.journal import CachedFile, Journal
@@ -40,6 +40,8 @@ class WalkResult:
     examined: int = 0
     dirs: int = 0
     warnings: list[str] = field(default_factory=list)
+    noted: set[str] = field(default_factory=set)
+    """The directories of ``walk``'s ``note`` that this walk read."""
 
 
 class _Walker:
@@ -49,7 +51,9 @@ class _Walker:
         journal: Journal,
         stop: threading.Event | None,
         progress: Callable[[int], None] | None,
+        note: Collection[str] = (),
     ) -> None:
+        self.note = note
         self.source = source
         self.journal = journal
         self.stop = stop
@@ -79,6 +83,8 @@ class _Walker:
     def _directory(self, rel: str) -> list[str]:
         """Queue what differs directly below ``rel``; return its subdirectories."""
         self.result.dirs += 1
+        if rel in self.note:
+            self.result.noted.add(rel)
         known = self.journal.children(rel)
         try:
             with os.scandir(self.source.location(rel)) as it:
@@ -163,9 +169,11 @@ def walk(
     *,
     stop: threading.Event | None = None,
     progress: Callable[[int], None] | None = None,
+    note: Collection[str] = (),
 ) -> WalkResult:
-    """Queue every path at or below ``top`` ("" = all) that may differ from the site."""
-    return _Walker(source, journal, stop, progress).run(top)
+    """Queue every path at or below ``top`` ("" = all) that may differ from the site;
+    the result names the directories of ``note`` it read (``noted``)."""
+    return _Walker(source, journal, stop, progress, note).run(top)
 
 
 @dataclass(frozen=True, slots=True)

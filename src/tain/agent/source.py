@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -59,6 +59,7 @@ from tain.errors import Conflict, ReadOnlyMirror, TainError, UsageError
 
 log = logging.getLogger("tain.agent")
 IDLE_TICK = 1.0
+TREES_PER_ROUND = 200
 BURST_SECONDS = 10.0  # cycles back to back before the loop's other duties get a turn
 UPLOAD_BATCH = 4 << 20  # bytes per chunk upload: a few requests in flight stay small
 MIN_BATCH_BYTES = 1 << 20
@@ -232,8 +233,10 @@ class SourceAgent:
         now = self.clock()
         if start is None or start > now:
             return IDLE_TICK if start is None else start - now
-        self._expand_trees()
-        items = self.journal.ready(self.clock(), self.policy, batch_size(self._rate, self.policy))
+        items = self._ready_items()
+        if not items:  # only directories to walk: walk them now (else between cycles)
+            self._expand_trees()
+            items = self._ready_items()
         if items:
             self._set_state("syncing", site)
             self._publish_status()
@@ -261,15 +264,18 @@ class SourceAgent:
                 if self._interrupted() or self.clock() - started > BURST_SECONDS:
                     break
                 self._expand_trees()
-                items = self.journal.ready(self.clock(), self.policy,
-                                           batch_size(self._rate, self.policy),
-                                           exclude=cycle.taken.keys())
+                items = self._ready_items(exclude=cycle.taken.keys())
         except BaseException:
             if in_flight is not None:
                 self._settle_quietly(in_flight, site)
             raise
         if in_flight is not None:
             self._settle(in_flight, site)
+
+    def _ready_items(self, exclude: Collection[str] = ()) -> list[DirtyItem]:
+        """The next cycle's paths: about ``cycle_seconds`` of work at the rate seen."""
+        return self.journal.ready(self.clock(), self.policy, batch_size(self._rate, self.policy),
+                                  exclude=exclude)
 
     def _interrupted(self) -> bool:
         return (self.stop.is_set() or self._root_gone or self._rules_changed
@@ -295,13 +301,18 @@ class SourceAgent:
             log.warning("%s: the commit in flight failed as well: %s", self.label, exc)
 
     def _expand_trees(self) -> None:
-        """Walk directories created or moved in, queueing what they hold."""
-        for item in self.journal.ready(self.clock(), self.policy, 200):
-            if not item.tree:
-                break
-            result = walk(self.source, self.journal, item.path, stop=self.stop)
+        """Walk directories created or moved in, queueing what they hold. A directory
+        read by the walk of one above it needs no walk of its own: its mark was made
+        before that walk began, so the walk saw what its watch may have missed."""
+        pending = {t.path: t.seq for t in self.journal.ready_trees(self.clock(), self.policy,
+                                                                   TREES_PER_ROUND)}
+        for path in list(pending):
+            if path not in pending:
+                continue  # read by an earlier walk of this round
+            result = walk(self.source, self.journal, path, stop=self.stop, note=pending.keys())
             self._warn_all(result.warnings)
-            self.journal.untree(item.path, item.seq)
+            self.journal.untree([(p, pending.pop(p)) for p in result.noted | {path}
+                                 if p in pending])
 
     def _cycle(self, client: SiteClient, site: str) -> Cycle:
         options = CycleOptions(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pyfastcdc.cy import FastCDC
 
-from tain.core.chunking import AVG_CHUNK, MAX_CHUNK, MIN_CHUNK, ChunkRef
+from tain.core.chunking import AVG_CHUNK, MAX_CHUNK, MIN_CHUNK, ChunkRef, chunk_bytes
 from tain.core.digests import blake3_hex
 from tain.push.cache import FileStamp
 
@@ -87,13 +87,16 @@ def read_snapshot(path: str, location: Path, *, keep_small: bool = False,
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):
             raise FileChanged(path)
-        refs, sha, size, data = [], hashlib.sha256(), 0, None
-        for c in _cutter().cut_stream(f):
-            refs.append(ChunkRef(blake3_hex(c.data), c.offset, c.length))
-            sha.update(c.data)
-            size += c.length
-            if keep_small and size <= MIN_CHUNK:
-                data = bytes(c.data)
+        if before.st_size <= MIN_CHUNK:  # one chunk at most: no cutter to start
+            refs, sha, size, data = _read_small(fd, keep_small)
+        else:
+            refs, sha, size, data = [], hashlib.sha256(), 0, None
+            for c in _cutter().cut_stream(f):
+                refs.append(ChunkRef(blake3_hex(c.data), c.offset, c.length))
+                sha.update(c.data)
+                size += c.length
+                if keep_small and size <= MIN_CHUNK:
+                    data = bytes(c.data)
     try:
         after = location.lstat()
     except FileNotFoundError as exc:
@@ -105,6 +108,20 @@ def read_snapshot(path: str, location: Path, *, keep_small: bool = False,
         raise FileChanged(path, racy=True)
     return FileChunks(path, location, stamp, after.st_mode & 0o7777, sha.hexdigest(),
                       tuple(refs), data if len(refs) == 1 else None)
+
+
+def _read_small(
+    fd: int, keep: bool
+) -> tuple[list[ChunkRef], hashlib._Hash, int, bytes | None]:
+    """A file that was at most ``MIN_CHUNK`` bytes when opened, read whole: its one
+    chunk (none when empty), as the cutter would give it. Bytes beyond ``MIN_CHUNK``
+    (it grew) are read too, so that the stamp check after the read sees the change."""
+    parts = []
+    while part := os.read(fd, MIN_CHUNK + 1):
+        parts.append(part)
+    data = b"".join(parts)
+    refs = chunk_bytes(data)
+    return refs, hashlib.sha256(data), len(data), data if keep and len(refs) == 1 else None
 
 
 def _cutter() -> FastCDC:

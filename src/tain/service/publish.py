@@ -17,10 +17,12 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tain.catalog.base import Catalog
+from tain.catalog.models import DiffItem, Repo
 from tain.core.manifest import Entry, Kind
 from tain.errors import NotFound, StorageError
 from tain.store.base import BlobStore
@@ -29,11 +31,28 @@ from tain.store.durable import fsync_dir, write_json_atomically
 log = logging.getLogger("tain.publish")
 
 
+KEEP_DIFF_MAX = 20_000
+KEEP_DIFFS = 8
+"""The diffs of the ``KEEP_DIFFS`` repositories published last are kept for their
+other tree, each if it has at most ``KEEP_DIFF_MAX`` paths (about 6 MB)."""
+
+
+@dataclass(frozen=True)
+class _Applied:
+    """The last diff applied to a tree of one repository, by this process."""
+
+    identity: tuple[int, float]
+    old: int
+    new: int
+    changes: list[DiffItem]
+
+
 class Publisher:
     def __init__(self, root: Path, catalog: Catalog, store: BlobStore) -> None:
         self.root = root
         self.catalog = catalog
         self.store = store
+        self._last: dict[str, _Applied] = {}
 
     def publish(self, repo: str) -> int:
         """Make ``published/<repo>`` show the head revision; returns that number."""
@@ -44,6 +63,7 @@ class Publisher:
             raise StorageError(f"cannot publish {repo} under {self.root}: {exc}") from exc
 
     def remove(self, repo: str) -> None:
+        self._last.pop(repo, None)
         with contextlib.suppress(FileNotFoundError):
             (self.root / repo).unlink()
         shutil.rmtree(self._state_dir(repo), ignore_errors=True)
@@ -55,7 +75,8 @@ class Publisher:
         return shown if isinstance(shown, int) else None
 
     def _publish_locked(self, repo: str) -> int:
-        head = self.catalog.get_repo(repo).head
+        row = self.catalog.get_repo(repo)
+        head = row.head
         state = self._read_state(repo)
         active = state.get("active")
         link = self.root / repo
@@ -63,7 +84,9 @@ class Publisher:
             return head
         target = "b" if active == "a" else "a"
         tree = self._state_dir(repo) / target
-        self._bring_to(repo, tree, state.get(target), head)
+        other = state.get(active) if isinstance(active, str) else None
+        other = other if isinstance(other, int) else None
+        self._bring_to(row, tree, state.get(target), head, other)
         state[target] = head
         self._write_state(repo, state)
         self._swap(link, tree)
@@ -71,11 +94,44 @@ class Publisher:
         self._write_state(repo, state)
         return head
 
-    def _bring_to(self, repo: str, tree: Path, shown: int | None, head: int) -> None:
-        if shown is None or not tree.is_dir() or not self._diffable(repo, shown):
-            self._rebuild(repo, tree, head)
+    def _bring_to(
+        self, repo: Repo, tree: Path, shown: int | None, head: int, other: int | None
+    ) -> None:
+        """Bring ``tree`` from revision ``shown`` to ``head``; the other tree (the one
+        published now) shows ``other``."""
+        if shown is None or not tree.is_dir() or not self._diffable(repo.name, shown):
+            self._rebuild(repo.name, tree, head)
             return
-        changes = self.catalog.diff(repo, shown, head)
+        for changes in self._diffs(repo, shown, head, other):
+            self._apply(tree, changes)
+
+    def _diffs(
+        self, repo: Repo, shown: int, head: int, other: int | None
+    ) -> list[list[DiffItem]]:
+        """Diffs that bring a tree from ``shown`` to ``head`` when applied in order: up
+        to ``other`` (what the other tree shows), then on to ``head``. The first is the
+        one the last publish asked for (kept in memory), the second is kept for the next."""
+        if other is None or not shown <= other <= head:
+            return [self.catalog.diff(repo.name, shown, head)]
+        identity = (repo.id, repo.created_at)  # a repository made again reuses numbers
+        last = self._last.get(repo.name)
+        if last is not None and (last.identity, last.old, last.new) == (identity, shown, other):
+            to_other = last.changes
+        else:
+            to_other = self.catalog.diff(repo.name, shown, other) if shown != other else []
+        fresh = self.catalog.diff(repo.name, other, head) if other != head else []
+        self._keep(repo.name, _Applied(identity, other, head, fresh))
+        return [to_other, fresh]
+
+    def _keep(self, repo: str, applied: _Applied) -> None:
+        self._last.pop(repo, None)
+        if len(applied.changes) > KEEP_DIFF_MAX:
+            return
+        self._last[repo] = applied  # the most recent last
+        while len(self._last) > KEEP_DIFFS:
+            del self._last[next(iter(self._last))]
+
+    def _apply(self, tree: Path, changes: list[DiffItem]) -> None:
         for item in sorted(changes, key=lambda c: c.path, reverse=True):
             if item.old is not None:
                 stays_dir = item.new is not None and item.new.kind is Kind.DIR
