@@ -17,19 +17,34 @@ import base64
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from tain.core.manifest import Entry, canonical_json
+from tain.core.manifest import Entry, Kind, canonical_json
 from tain.core.signing import fingerprint
 from tain.errors import IntegrityError
 
 
 def manifest_line(entry: Entry) -> bytes:
-    """One canonical manifest line: the entry's JSON, then a newline."""
-    return canonical_json(entry.to_json()) + b"\n"
+    """One canonical manifest line: the entry's JSON, then a newline. The same bytes as
+    ``canonical_json(entry.to_json())``, written out directly: a manifest digest walks
+    the whole tree, so this runs once per entry of every signed head."""
+    head = (f'{{"kind":"{entry.kind.value}","mode":{int(entry.mode)},'
+            f'"mtime_ns":{int(entry.mtime_ns)},"path":{_string(entry.path)}')
+    if entry.kind is Kind.FILE:
+        tail = f',"sha256":{_string(entry.sha256)},"size":{int(entry.size)}}}\n'
+    elif entry.kind is Kind.SYMLINK:
+        tail = f',"target":{_string(entry.target)}}}\n'
+    else:
+        tail = "}\n"
+    return (head + tail).encode()
+
+
+def _string(value: str | None) -> str:
+    return "null" if value is None else encode_basestring(value)
 
 
 def manifest_digest(entries: Iterable[Entry]) -> str:
