@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import mmap
 import struct
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -27,11 +27,11 @@ from tain.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from tain.service.filecalls import FILE_CALLS
 from tain.store.base import BlobGroup, BlobStore
 
 _FRAME_HEAD = struct.Struct(">32sI")
 ASSEMBLY_THREADS = 8
-SLICE_MIN = 128  # items a thread is worth (a request's few threads, not dozens)
 
 
 def parse_chunk_frames(
@@ -105,31 +105,14 @@ def store_small_blobs(
     if not new:
         return 0, 0
 
-    def one(item: tuple[str, bytes]) -> tuple[str, int, list[ChunkRef]]:
-        sha, data = item
-        group.put(sha, data)
-        return sha, len(data), chunk_bytes(data)
-
     with store.blob_group() as group:
-        done = _in_slices(one, new)
+        with FILE_CALLS:  # one thread: many tiny files in parallel threads only trade the GIL
+            for sha, data in new:
+                group.put(sha, data)
         group.finish()
+    done = [(sha, len(data), chunk_bytes(data)) for sha, data in new]
     catalog.add_blobs(done)
     return len(done), sum(size for _, size, _ in done)
-
-
-def _in_slices(
-    work: Callable[[tuple[str, bytes]], tuple[str, int, list[ChunkRef]]],
-    items: Sequence[tuple[str, bytes]],
-) -> list[tuple[str, int, list[ChunkRef]]]:
-    """``work`` over ``items`` on up to ``ASSEMBLY_THREADS`` threads, each taking a slice:
-    thousands of tiny files cost a few thread hand-offs, not one per file."""
-    threads = max(1, min(ASSEMBLY_THREADS, len(items) // SLICE_MIN))
-    if threads == 1:
-        return [work(item) for item in items]
-    slices = [items[i::threads] for i in range(threads)]
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        parts = list(pool.map(lambda part: [work(item) for item in part], slices))
-    return [done for part in parts for done in part]
 
 
 def missing_chunks(

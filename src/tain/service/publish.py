@@ -25,6 +25,7 @@ from tain.catalog.base import Catalog
 from tain.catalog.models import DiffItem, Repo
 from tain.core.manifest import Entry, Kind
 from tain.errors import NotFound, StorageError
+from tain.service.filecalls import FILE_CALLS
 from tain.store.base import BlobStore
 from tain.store.durable import fsync_dir, write_json_atomically
 
@@ -103,7 +104,8 @@ class Publisher:
             self._rebuild(repo.name, tree, head)
             return
         for changes in self._diffs(repo, shown, head, other):
-            self._apply(tree, changes)
+            with FILE_CALLS:
+                self._apply(tree, changes)
 
     def _diffs(
         self, repo: Repo, shown: int, head: int, other: int | None

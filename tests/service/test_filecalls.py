@@ -1,0 +1,55 @@
+"""Loops of many small file-system calls (publishing a diff, storing a request's small
+blobs) run one thread at a time, under ``FILE_CALLS``: side by side they would trade
+the GIL through the kernel on every call."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from tain.catalog.sql import open_catalog
+from tain.core.manifest import Change, Entry, Kind
+from tain.service.filecalls import FILE_CALLS
+from tain.service.ingest import store_small_blobs
+from tain.service.publish import Publisher
+from tain.store.local import LocalStore
+from tain.store.local_group import LocalBlobGroup
+
+
+def test_small_blobs_are_written_and_new_files_linked_under_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held: dict[str, list[bool]] = {"put": [], "link": []}
+    put, link = LocalBlobGroup.put, os.link
+
+    def noted_put(self: LocalBlobGroup, sha256: str, data: bytes) -> None:
+        held["put"].append(FILE_CALLS.locked())
+        put(self, sha256, data)
+
+    def noted_link(*args: object, **kwargs: object) -> None:
+        if threading.current_thread() is threading.main_thread():
+            held["link"].append(FILE_CALLS.locked())
+        link(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LocalBlobGroup, "put", noted_put)
+    catalog = open_catalog(f"sqlite:///{tmp_path / 'c.db'}")
+    store = LocalStore([tmp_path / "blobs"])
+    catalog.create_repo("r", public=True, actor="t")
+    publisher = Publisher(tmp_path / "published", catalog, store)
+    for rev in range(3):  # the first two publishes build whole trees; the third applies a diff
+        files = {f"d/f{rev}-{i}": f"{rev}-{i}".encode() for i in range(5)}
+        blobs = {hashlib.sha256(d).hexdigest(): d for d in files.values()}
+        assert store_small_blobs(catalog, store, blobs.items())[0] == 5
+        catalog.commit("r", [Change("put", p, Entry(p, Kind.FILE, 0o644, 1, hashlib.sha256(
+            d).hexdigest(), len(d))) for p, d in files.items()], author="t")
+        monkeypatch.setattr(os, "link", noted_link)
+        publisher.publish("r")
+        monkeypatch.setattr(os, "link", link)
+    assert held["put"] == [True] * 15
+    assert held["link"] and all(held["link"][-10:])  # the diff's ten new files
+    assert not FILE_CALLS.locked()
+    catalog.close()
