@@ -76,7 +76,8 @@ class CommitCatalog(SqlBase):
             if not tally.changed:
                 return CommitResult(self._head_revision(conn, repo, row), created=False)
             prev = _prev_revision(conn, row.id, row.head)
-            digest = _change_digest(prev.change_digest if prev else "", tally.applied)
+            body = canonical_json(tally.applied)
+            digest = chained_digest(prev.change_digest if prev else "", body)
             now = self._clock()
             values = dict(
                 repo_id=row.id, number=number, created_at=now, author=author,
@@ -88,7 +89,7 @@ class CommitCatalog(SqlBase):
             )
             conn.execute(sa.insert(t.revisions).values(**values))
             conn.execute(sa.insert(t.revision_changes).values(
-                repo_id=row.id, number=number, body=canonical_json(tally.applied).decode()))
+                repo_id=row.id, number=number, body=body.decode()))
             conn.execute(sa.update(t.repos).where(t.repos.c.id == row.id).values(head=number))
             self._audit(conn, author, "commit", f"{repo}@{number}", message=message,
                         added=tally.added, modified=tally.modified, deleted=tally.deleted)
@@ -250,7 +251,16 @@ def _by_commit_id(conn: Connection, repo_id: int, commit_id: str) -> Row[Any] | 
 
 
 def _change_digest(parent_digest: str, applied: list[dict[str, Any]]) -> str:
-    """Chains each revision's changes to its parent, so the log itself is verifiable."""
-    return hashlib.sha256(
-        canonical_json({"parent": parent_digest, "changes": applied})
-    ).hexdigest()
+    """Chains each revision's changes to its parent, so the log itself is verifiable:
+    SHA-256 of ``canonical_json({"parent": parent_digest, "changes": applied})``."""
+    return chained_digest(parent_digest, canonical_json(applied))
+
+
+def chained_digest(parent_digest: str, body: bytes) -> str:
+    """``_change_digest`` from the change list's canonical JSON (``body``), which a
+    commit stores as well: the list is serialised once, not twice. With sorted keys
+    "changes" comes before "parent", so the document is these bytes in this order."""
+    digest = hashlib.sha256(b'{"changes":')
+    digest.update(body)
+    digest.update(b',"parent":' + canonical_json(parent_digest) + b"}")
+    return digest.hexdigest()
