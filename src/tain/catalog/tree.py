@@ -103,8 +103,10 @@ class TreeCatalog(SqlBase):
             ).all()
         return [row_version(r) for r in rows]
 
-    def diff(self, repo: str, old: int, new: int, prefix: str = "") -> list[DiffItem]:
-        """What changed between two revisions (either order), by path."""
+    def diff(self, repo: str, old: int, new: int, prefix: str = "", *,
+             exact: bool = False) -> list[DiffItem]:
+        """What changed between two revisions (either order), by path: content (a
+        directory's new mtime is not content), or with ``exact`` any field."""
         with self._db.read() as conn:
             rid, old = _resolve(conn, repo, old, allow_zero=True)
             _, new = _resolve(conn, repo, new, allow_zero=True)
@@ -118,7 +120,7 @@ class TreeCatalog(SqlBase):
             rows = conn.execute(
                 sa.select(e).where(e.c.repo_id == rid, touched, below(prefix))
             ).all()
-        return _diff_rows(sorted(rows, key=lambda r: (r.path, r.rev_from)), old, new)
+        return _diff_rows(sorted(rows, key=lambda r: (r.path, r.rev_from)), old, new, exact)
 
     def get_revision(self, repo: str, number: int | None = None) -> Revision:
         with self._db.read() as conn:
@@ -165,7 +167,7 @@ def _resolve(
     return row.id, rev
 
 
-def _diff_rows(rows: Sequence[Row[Any]], old: int, new: int) -> list[DiffItem]:
+def _diff_rows(rows: Sequence[Row[Any]], old: int, new: int, exact: bool) -> list[DiffItem]:
     by_path: dict[str, list[Row[Any]]] = {}
     for row in rows:
         by_path.setdefault(row.path, []).append(row)
@@ -175,7 +177,8 @@ def _diff_rows(rows: Sequence[Row[Any]], old: int, new: int) -> list[DiffItem]:
         after = _state_at(versions, new)
         if before is None and after is None:
             continue
-        if before is not None and after is not None and before.same_content(after):
+        if before is not None and after is not None and (
+                before == after if exact else before.same_content(after)):
             continue
         out.append(DiffItem(path, before, after))
     return out

@@ -55,6 +55,34 @@ def manifest_digest(entries: Iterable[Entry]) -> str:
     return digest.hexdigest()
 
 
+class ManifestLines:
+    """The manifest lines of one repository state, by path, followed by diffs: the
+    digest of the next state then costs its changes and one sort of the paths instead
+    of a walk of the whole tree. (Python sorts ``str`` by code point, which is the byte
+    order of UTF-8: the order of the catalog's paths.)"""
+
+    def __init__(self, entries: Iterable[Entry]) -> None:
+        self._lines = {e.path: manifest_line(e) for e in entries}
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def apply(self, changes: Iterable[tuple[str, Entry | None]]) -> None:
+        """Each (path, its entry now, None: gone)."""
+        for path, entry in changes:
+            if entry is None:
+                self._lines.pop(path, None)
+            else:
+                self._lines[path] = manifest_line(entry)
+
+    def digest(self) -> str:
+        """``manifest_digest`` of the state these lines describe."""
+        digest = hashlib.sha256()
+        for path in sorted(self._lines):
+            digest.update(self._lines[path])
+        return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class HeadStatement:
     repo: str

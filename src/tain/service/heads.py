@@ -2,7 +2,9 @@
 
 After every change the repository is marked dirty; one background thread computes the
 manifest digest of its head and signs a fresh head statement, off the commit path and
-coalesced (a burst of commits costs one manifest walk a second or so, ``SIGN_GAP``).
+coalesced (a burst of commits costs one digest a second or so, ``SIGN_GAP``). The
+digest follows the last signed state by the diff since (``ManifestCache``), so it costs
+the changes and a sort, not a walk of the whole tree.
 The same thread re-signs a statement when a third of its validity is left. Mirrors
 sign nothing: they copy statements and the key chain from their upstream.
 
@@ -17,8 +19,11 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from tain.catalog.base import Catalog
+from tain.catalog.models import Repo
 from tain.core.signing import (
     load_private_key,
     new_private_key_pem,
@@ -27,19 +32,22 @@ from tain.core.signing import (
 )
 from tain.core.statements import (
     HeadStatement,
+    ManifestLines,
     Rotation,
     head_from_json,
     manifest_digest,
     sign_head,
     sign_rotation,
 )
-from tain.errors import Conflict, TainError
+from tain.errors import Conflict, NotFound, TainError
 from tain.service.lease import LeaseKeeper
 from tain.service.site import Site
 
 log = logging.getLogger("tain.heads")
 RECHECK_SECONDS = 60.0
 POLL_SECONDS = 2.0
+KEEP_ENTRIES = 200_000
+"""Manifest lines the signer keeps in memory, over all repositories (about 65 MB)."""
 SIGN_GAP = 1.0
 GAP_FACTOR = 3.0
 """After signing, wait at least ``SIGN_GAP`` s and ``GAP_FACTOR`` times the round's
@@ -53,13 +61,17 @@ def ensure_key_chain(site: Site) -> None:
         site.catalog.start_key_chain(site.public_key, site.clock())
 
 
-def sign_head_now(site: Site, repo: str) -> HeadStatement | None:
+def sign_head_now(
+    site: Site, repo: str, manifests: ManifestCache | None = None
+) -> HeadStatement | None:
     """Compute and store the head statement of ``repo`` (None when it is empty)."""
-    rev = site.catalog.get_repo(repo).head
+    row = site.catalog.get_repo(repo)
+    rev = row.head
     if rev == 0:
         return None
     revision = site.catalog.get_revision(repo, rev)
-    digest = manifest_digest(site.catalog.iter_tree(repo, rev))
+    digest = manifests.digest(row, rev) if manifests is not None else \
+        manifest_digest(site.catalog.iter_tree(repo, rev))
     head = sign_head(site.key, HeadStatement(
         repo, rev, revision.change_digest, digest,
         site.clock() + site.config.signing.expires_seconds, ""), site.public_key)
@@ -103,6 +115,52 @@ def rotate_key(site: Site, *, actor: str) -> Rotation:
     return link
 
 
+@dataclass
+class _Kept:
+    identity: tuple[int, float]  # a repository made again reuses its name and numbers
+    revision: int
+    lines: ManifestLines
+
+
+class ManifestCache:
+    """The manifest lines of the heads signed last, so that the next head of a
+    repository is digested from those and the diff since (its changes and a sort)
+    instead of a walk of the whole tree: during a burst the signer stays cheap, and a
+    large repository does not cost a walk per signature. At most ``KEEP_ENTRIES``
+    lines are kept across repositories; a larger repository is walked each time."""
+
+    def __init__(self, catalog: Catalog, limit: int = KEEP_ENTRIES) -> None:
+        self.catalog, self.limit = catalog, limit
+        self._kept: dict[str, _Kept] = {}
+
+    def digest(self, repo: Repo, rev: int) -> str:
+        identity = (repo.id, repo.created_at)
+        lines = self._followed(self._kept.pop(repo.name, None), identity, repo.name, rev)
+        if lines is None:
+            lines = ManifestLines(self.catalog.iter_tree(repo.name, rev))
+        digest = lines.digest()
+        self._keep(repo.name, _Kept(identity, rev, lines))
+        return digest
+
+    def _followed(self, kept: _Kept | None, identity: tuple[int, float], repo: str,
+                  rev: int) -> ManifestLines | None:
+        if kept is None or kept.identity != identity or kept.revision > rev:
+            return None
+        try:  # exact: a directory's new mtime changes its manifest line too
+            changes = self.catalog.diff(repo, kept.revision, rev, exact=True)
+        except NotFound:  # the kept revision is gone (retention): walk instead
+            return None
+        kept.lines.apply((c.path, c.new) for c in changes)
+        return kept.lines
+
+    def _keep(self, repo: str, kept: _Kept) -> None:
+        if len(kept.lines) > self.limit:
+            return
+        self._kept[repo] = kept  # the most recent last
+        while sum(len(k.lines) for k in self._kept.values()) > self.limit:
+            del self._kept[next(iter(self._kept))]
+
+
 class HeadSigner:
     """The background thread that keeps every head statement fresh."""
 
@@ -114,6 +172,7 @@ class HeadSigner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tain-heads", daemon=True)
+        self.manifests = ManifestCache(site.catalog)
 
     def start(self) -> None:
         ensure_key_chain(self.site)
@@ -171,7 +230,7 @@ class HeadSigner:
     def _sign(self, due: list[str]) -> None:
         for repo in due:
             try:
-                sign_head_now(self.site, repo)
+                sign_head_now(self.site, repo, self.manifests)
             except TainError as exc:
                 log.warning("cannot sign the head of %s: %s", repo, exc)
 
