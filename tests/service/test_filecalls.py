@@ -16,8 +16,10 @@ from tain.core.manifest import Change, Entry, Kind
 from tain.service.filecalls import FILE_CALLS
 from tain.service.ingest import store_small_blobs
 from tain.service.publish import Publisher
+from tain.store.base import ImmediateGroup
 from tain.store.local import LocalStore
 from tain.store.local_group import LocalBlobGroup
+from tain.store.memory import MemoryStore
 
 
 def test_small_blobs_are_written_and_new_files_linked_under_the_lock(
@@ -52,4 +54,27 @@ def test_small_blobs_are_written_and_new_files_linked_under_the_lock(
     assert held["put"] == [True] * 15
     assert held["link"] and all(held["link"][-10:])  # the diff's ten new files
     assert not FILE_CALLS.locked()
+    catalog.close()
+
+
+def test_blobs_for_a_store_across_the_network_are_put_in_parallel_without_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 (here its in-memory stand-in, the same ``ImmediateGroup``): each put waits on a
+    round trip, so puts run on several threads and never hold ``FILE_CALLS``."""
+    seen: list[tuple[str, bool]] = []
+    put = ImmediateGroup.put
+
+    def noted(self: ImmediateGroup, sha256: str, data: bytes) -> None:
+        seen.append((threading.current_thread().name, FILE_CALLS.locked()))
+        put(self, sha256, data)
+
+    monkeypatch.setattr(ImmediateGroup, "put", noted)
+    catalog = open_catalog(f"sqlite:///{tmp_path / 'c.db'}")
+    store = MemoryStore()
+    blobs = {hashlib.sha256(b"%d" % i).hexdigest(): b"%d" % i for i in range(40)}
+    assert store_small_blobs(catalog, store, blobs.items()) == (40, sum(map(len, blobs.values())))
+    assert catalog.known_blobs(blobs) == set(blobs) == store.has_blobs(blobs)
+    assert not any(locked for _, locked in seen) and len(seen) == 40
+    assert len({name for name, _ in seen}) > 1  # more than one thread
     catalog.close()

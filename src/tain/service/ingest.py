@@ -106,9 +106,13 @@ def store_small_blobs(
         return 0, 0
 
     with store.blob_group() as group:
-        with FILE_CALLS:  # one thread: many tiny files in parallel threads only trade the GIL
-            for sha, data in new:
-                group.put(sha, data)
+        if group.local_files:  # one thread: tiny files in parallel threads trade the GIL
+            with FILE_CALLS:
+                for sha, data in new:
+                    group.put(sha, data)
+        else:  # each put waits on a round trip (S3)
+            with ThreadPoolExecutor(min(ASSEMBLY_THREADS, len(new))) as pool:
+                list(pool.map(lambda item: group.put(*item), new))
         group.finish()
     done = [(sha, len(data), chunk_bytes(data)) for sha, data in new]
     catalog.add_blobs(done)

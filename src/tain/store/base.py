@@ -98,6 +98,10 @@ class AbortOnExit:
 
 
 class BlobGroup(Protocol):
+    local_files: bool
+    """True when ``put`` is a few calls on a local file system (best made by one
+    thread); False when each waits on a round trip (S3: best made in parallel)."""
+
     def new_blob(self) -> BlobWriter: ...
 
     def put(self, sha256: str, data: bytes) -> None: ...
@@ -118,6 +122,8 @@ class BlobGroup(Protocol):
 
 class ImmediateGroup:
     """A ``BlobGroup`` for backends whose writers publish each blob on ``commit``."""
+
+    local_files = False
 
     def __init__(self, store: BlobStore) -> None:
         self._store = store

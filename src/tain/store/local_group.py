@@ -51,6 +51,8 @@ class LocalBlobGroup:
     """``new_blob`` writers whose ``commit`` checks the digest and defers the rest to
     ``finish``; leaving the ``with`` block without ``finish`` discards what is pending."""
 
+    local_files = True
+
     def __init__(self, store: LocalStore) -> None:
         self._store = store
         self._pending: list[tuple[str, Path, Path]] = []  # sha256, temp file, its data dir
