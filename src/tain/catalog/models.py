@@ -41,6 +41,12 @@ class Repo:
     keep_days: float | None
     oldest_kept: int
 
+    @property
+    def identity(self) -> tuple[int, float]:
+        """Tells this repository from an earlier one of its name: one made again reuses
+        the name and the revision numbers (and, on SQLite, maybe the id)."""
+        return self.id, self.created_at
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "public": self.public, "description": self.description,

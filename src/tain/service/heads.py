@@ -117,7 +117,7 @@ def rotate_key(site: Site, *, actor: str) -> Rotation:
 
 @dataclass
 class _Kept:
-    identity: tuple[int, float]  # a repository made again reuses its name and numbers
+    identity: tuple[int, float]  # Repo.identity
     revision: int
     lines: ManifestLines
 
@@ -134,20 +134,18 @@ class ManifestCache:
         self._kept: dict[str, _Kept] = {}
 
     def digest(self, repo: Repo, rev: int) -> str:
-        identity = (repo.id, repo.created_at)
-        lines = self._followed(self._kept.pop(repo.name, None), identity, repo.name, rev)
+        lines = self._followed(self._kept.pop(repo.name, None), repo, rev)
         if lines is None:
             lines = ManifestLines(self.catalog.iter_tree(repo.name, rev))
         digest = lines.digest()
-        self._keep(repo.name, _Kept(identity, rev, lines))
+        self._keep(repo.name, _Kept(repo.identity, rev, lines))
         return digest
 
-    def _followed(self, kept: _Kept | None, identity: tuple[int, float], repo: str,
-                  rev: int) -> ManifestLines | None:
-        if kept is None or kept.identity != identity or kept.revision > rev:
+    def _followed(self, kept: _Kept | None, repo: Repo, rev: int) -> ManifestLines | None:
+        if kept is None or kept.identity != repo.identity or kept.revision > rev:
             return None
         try:  # exact: a directory's new mtime changes its manifest line too
-            changes = self.catalog.diff(repo, kept.revision, rev, exact=True)
+            changes = self.catalog.diff(repo.name, kept.revision, rev, exact=True)
         except NotFound:  # the kept revision is gone (retention): walk instead
             return None
         kept.lines.apply((c.path, c.new) for c in changes)

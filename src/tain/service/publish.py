@@ -71,9 +71,7 @@ class Publisher:
 
     def published_revision(self, repo: str) -> int | None:
         state = self._read_state(repo)
-        active = state.get("active")
-        shown = state.get(active) if isinstance(active, str) else None
-        return shown if isinstance(shown, int) else None
+        return _showing(state, state.get("active"))
 
     def _publish_locked(self, repo: str) -> int:
         row = self.catalog.get_repo(repo)
@@ -85,9 +83,7 @@ class Publisher:
             return head
         target = "b" if active == "a" else "a"
         tree = self._state_dir(repo) / target
-        other = state.get(active) if isinstance(active, str) else None
-        other = other if isinstance(other, int) else None
-        self._bring_to(row, tree, state.get(target), head, other)
+        self._bring_to(row, tree, state.get(target), head, _showing(state, active))
         state[target] = head
         self._write_state(repo, state)
         self._swap(link, tree)
@@ -115,14 +111,14 @@ class Publisher:
         one the last publish asked for (kept in memory), the second is kept for the next."""
         if other is None or not shown <= other <= head:
             return [self.catalog.diff(repo.name, shown, head)]
-        identity = (repo.id, repo.created_at)  # a repository made again reuses numbers
         last = self._last.get(repo.name)
-        if last is not None and (last.identity, last.old, last.new) == (identity, shown, other):
+        if last is not None and (last.identity, last.old, last.new) == (repo.identity, shown,
+                                                                         other):
             to_other = last.changes
         else:
             to_other = self.catalog.diff(repo.name, shown, other) if shown != other else []
         fresh = self.catalog.diff(repo.name, other, head) if other != head else []
-        self._keep(repo.name, _Applied(identity, other, head, fresh))
+        self._keep(repo.name, _Applied(repo.identity, other, head, fresh))
         return [to_other, fresh]
 
     def _keep(self, repo: str, applied: _Applied) -> None:
@@ -259,6 +255,13 @@ class Publisher:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _showing(state: dict[str, Any], tree: object) -> int | None:
+    """The revision ``state`` says ``tree`` ("a" or "b") shows; None when it says none
+    (or the state file was garbled)."""
+    shown = state.get(tree) if isinstance(tree, str) else None
+    return shown if isinstance(shown, int) else None
 
 
 def _remove(path: Path, *, keep_dir: bool) -> None:
