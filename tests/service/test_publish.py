@@ -191,3 +191,31 @@ def test_a_kept_diff_of_a_repository_made_again_is_not_used(
     put(catalog, store, {"new4": b"new"})
     pub.publish("r")  # from 2 to 4 by way of 3: the kept 2 -> 3 is another r's
     assert tree_of(pub.root / "r") == {f"new{rev}": b"new" for rev in range(1, 5)}
+
+
+def test_a_publish_takes_what_its_commit_changed_from_the_commit(
+    parts: tuple[SqlCatalog, LocalStore, Publisher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog, store, pub = parts
+    put(catalog, store, {"keep": b"k", "d/gone": b"g"})
+    pub.publish("r")  # the first two builds are whole: no diff asked either way
+    put(catalog, store, {"second": b"2"})
+    pub.publish("r")
+    asked: list[tuple[int, int]] = []
+    diff = catalog.diff
+
+    def counted(repo: str, old: int, new: int, prefix: str = "") -> list[DiffItem]:
+        asked.append((old, new))
+        return diff(repo, old, new, prefix)
+
+    monkeypatch.setattr(catalog, "diff", counted)
+    result = catalog.commit("r", [Change("delete", "d")], author="t")
+    pub.publish("r", result)
+    put(catalog, store, {"d": b"a file now"})
+    stale = catalog.commit("r", [Change("delete", "second")], author="t")
+    put(catalog, store, {"last": b"l"})
+    pub.publish("r", stale)  # not what made the head: the catalog is asked
+    assert tree_of(pub.root / "r") == {"keep": b"k", "d": b"a file now", "last": b"l"}
+    # 1 -> 2 for the tree built whole (nothing kept yet), 2 -> 3 from the commit (and
+    # kept for the other tree), 3 -> 6 from the catalog
+    assert asked == [(1, 2), (3, 6)]

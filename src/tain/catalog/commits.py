@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from tain.catalog import schema as t
-from tain.catalog.models import CommitResult
+from tain.catalog.models import CommitResult, DiffItem
 from tain.catalog.repos import _repo_row
 from tain.catalog.sqlbase import SqlBase
 from tain.catalog.tree import below, revision_from_row, row_entry
@@ -36,6 +36,12 @@ class _Tally:
     files: int = 0
     bytes: int = 0
     applied: list[dict[str, Any]] = field(default_factory=list)
+    diff: dict[str, DiffItem] = field(default_factory=dict)
+
+    def changed_path(self, path: str, old: Entry | None, new: Entry | None) -> None:
+        """One path's change; a path deleted and then put again is one item."""
+        before = self.diff.get(path)
+        self.diff[path] = DiffItem(path, before.old if before else old, new)
 
     @property
     def changed(self) -> bool:
@@ -94,7 +100,8 @@ class CommitCatalog(SqlBase):
             self._audit(conn, author, "commit", f"{repo}@{number}", message=message,
                         added=tally.added, modified=tally.modified, deleted=tally.deleted)
             rev_row = _by_number(conn, row.id, number)
-        return CommitResult(revision_from_row(repo, rev_row), created=True)
+        return CommitResult(revision_from_row(repo, rev_row), created=True,
+                            changes=tuple(tally.diff.values()))
 
     def _head_revision(self, conn: Connection, repo: str, row: Row[Any]) -> Any:
         prev = _prev_revision(conn, row.id, row.head)
@@ -110,8 +117,10 @@ def _apply(
     live rows fetched and new rows written in batches: O(k) statements for k changes
     would be correct too, but batches keep a 100,000-file first push fast."""
     tally = _Tally()
-    for change in sorted((c for c in changes if c.op == "delete"), key=lambda c: c.path):
-        _delete(conn, repo_id, number, change.path, tally)
+    deletes = sorted(c.path for c in changes if c.op == "delete")
+    doomed = _live_rows(conn, repo_id, deletes) if deletes else {}
+    for path in deletes:
+        _delete(conn, repo_id, number, path, tally, doomed.get(path))
     puts = {c.path: c.entry for c in changes if c.op == "put" and c.entry is not None}
     implicit = {a for p in puts for a in ancestors(p)} - puts.keys()
     live = _live_rows(conn, repo_id, puts.keys() | implicit)
@@ -152,7 +161,12 @@ def _is_live() -> sa.ColumnElement[bool]:
     return (e.c.rev_to + 0).is_(None)
 
 
-def _delete(conn: Connection, repo_id: int, number: int, path: str, tally: _Tally) -> None:
+def _delete(
+    conn: Connection, repo_id: int, number: int, path: str, tally: _Tally,
+    row: Row[Any] | None = None,
+) -> None:
+    """Close the live rows at and below ``path``; ``row``, the one at ``path``, goes
+    into the tally's diff (a replayed change list, which keeps none, may leave it out)."""
     # [path, path + "0") bounds the index range scan; it holds path, path/... and
     # byte-wise neighbours such as "path-x" or "path.txt", which the OR filters out.
     scope = sa.and_(
@@ -172,6 +186,8 @@ def _delete(conn: Connection, repo_id: int, number: int, path: str, tally: _Tall
     tally.files -= stats[2]
     tally.bytes -= int(stats[1])
     tally.applied.append({"op": "delete", "path": path})
+    if row is not None:  # else only rows below a path that is not there: none, in a tree
+        tally.changed_path(path, row_entry(row), None)
 
 
 def _put(
@@ -181,12 +197,12 @@ def _put(
     """Account for one put; returns False when it changes nothing. The old live row
     is queued for closing (or, for a directory replaced by a file, its subtree is
     deleted now)."""
-    if old is not None:
-        old_entry = row_entry(old)
+    old_entry = row_entry(old) if old is not None else None
+    if old is not None and old_entry is not None:
         if old_entry.same_content(entry) and old_entry.size == entry.size:
             return False
         if old_entry.kind is Kind.DIR and entry.kind is not Kind.DIR:
-            _delete(conn, repo_id, number, entry.path, tally)
+            _delete(conn, repo_id, number, entry.path, tally, old)
             tally.added += 1
         else:
             closing.append(old.id)
@@ -198,6 +214,7 @@ def _put(
     tally.files += entry.kind is Kind.FILE
     tally.bytes += entry.size
     tally.applied.append(change_to_json(Change("put", entry.path, entry)))
+    tally.changed_path(entry.path, old_entry, entry)
     return True
 
 

@@ -170,3 +170,7 @@ class ChunkLocation:
 class CommitResult:
     revision: Revision
     created: bool
+    changes: tuple[DiffItem, ...] | None = None
+    """What a new revision changed, by path, against the one before: each put with the
+    entry it replaced, each delete with the entry it removed (a deleted directory
+    stands for everything below it). None when the commit made no revision."""

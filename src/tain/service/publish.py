@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tain.catalog.base import Catalog
-from tain.catalog.models import DiffItem, Repo
+from tain.catalog.models import CommitResult, DiffItem, Repo
 from tain.core.manifest import Entry, Kind
 from tain.errors import NotFound, StorageError
 from tain.service.filecalls import FILE_CALLS
@@ -55,11 +55,13 @@ class Publisher:
         self.store = store
         self._last: dict[str, _Applied] = {}
 
-    def publish(self, repo: str) -> int:
-        """Make ``published/<repo>`` show the head revision; returns that number."""
+    def publish(self, repo: str, commit: CommitResult | None = None) -> int:
+        """Make ``published/<repo>`` show the head revision; returns that number.
+        ``commit``, the commit that just made the head here, saves asking the catalog
+        what it changed."""
         try:
             with self._locked(repo):
-                return self._publish_locked(repo)
+                return self._publish_locked(repo, commit)
         except OSError as exc:
             raise StorageError(f"cannot publish {repo} under {self.root}: {exc}") from exc
 
@@ -73,7 +75,7 @@ class Publisher:
         state = self._read_state(repo)
         return _showing(state, state.get("active"))
 
-    def _publish_locked(self, repo: str) -> int:
+    def _publish_locked(self, repo: str, commit: CommitResult | None) -> int:
         row = self.catalog.get_repo(repo)
         head = row.head
         state = self._read_state(repo)
@@ -83,7 +85,7 @@ class Publisher:
             return head
         target = "b" if active == "a" else "a"
         tree = self._state_dir(repo) / target
-        self._bring_to(row, tree, state.get(target), head, _showing(state, active))
+        self._bring_to(row, tree, state.get(target), head, _showing(state, active), commit)
         state[target] = head
         self._write_state(repo, state)
         self._swap(link, tree)
@@ -92,23 +94,25 @@ class Publisher:
         return head
 
     def _bring_to(
-        self, repo: Repo, tree: Path, shown: int | None, head: int, other: int | None
+        self, repo: Repo, tree: Path, shown: int | None, head: int, other: int | None,
+        commit: CommitResult | None,
     ) -> None:
         """Bring ``tree`` from revision ``shown`` to ``head``; the other tree (the one
         published now) shows ``other``."""
         if shown is None or not tree.is_dir() or not self._diffable(repo.name, shown):
             self._rebuild(repo.name, tree, head)
             return
-        for changes in self._diffs(repo, shown, head, other):
+        for changes in self._diffs(repo, shown, head, other, commit):
             with FILE_CALLS:
                 self._apply(tree, changes)
 
     def _diffs(
-        self, repo: Repo, shown: int, head: int, other: int | None
+        self, repo: Repo, shown: int, head: int, other: int | None, commit: CommitResult | None,
     ) -> list[list[DiffItem]]:
         """Diffs that bring a tree from ``shown`` to ``head`` when applied in order: up
         to ``other`` (what the other tree shows), then on to ``head``. The first is the
-        one the last publish asked for (kept in memory), the second is kept for the next."""
+        one the last publish asked for (kept in memory), the second is kept for the next;
+        it is what ``commit`` changed when that commit made ``head`` from ``other``."""
         if other is None or not shown <= other <= head:
             return [self.catalog.diff(repo.name, shown, head)]
         last = self._last.get(repo.name)
@@ -117,7 +121,9 @@ class Publisher:
             to_other = last.changes
         else:
             to_other = self.catalog.diff(repo.name, shown, other) if shown != other else []
-        fresh = self.catalog.diff(repo.name, other, head) if other != head else []
+        fresh = _commit_diff(commit, other, head)
+        if fresh is None:
+            fresh = self.catalog.diff(repo.name, other, head) if other != head else []
         self._keep(repo.name, _Applied(repo.identity, other, head, fresh))
         return [to_other, fresh]
 
@@ -255,6 +261,15 @@ class Publisher:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _commit_diff(commit: CommitResult | None, old: int, new: int) -> list[DiffItem] | None:
+    """What ``commit`` changed, if it made revision ``new`` from ``old``."""
+    if commit is None or commit.changes is None:
+        return None
+    if commit.revision.number != new or new - 1 != old:
+        return None
+    return list(commit.changes)
 
 
 def _showing(state: dict[str, Any], tree: object) -> int | None:

@@ -70,7 +70,7 @@ def commit(
         base_rev=base_rev, sign=site.sign,
     )
     if result.created:
-        site.publish(repo)
+        site.publish(repo, result)
         r = result.revision
         site.usage.committed(repo, r.added + r.modified + r.deleted,
                              time.perf_counter() - started)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tain.catalog.base import Catalog
+from tain.catalog.models import CommitResult
 from tain.catalog.sql import open_catalog
 from tain.config import SiteConfig
 from tain.core.signing import load_private_key, public_key_text, sign_revision
@@ -63,14 +64,15 @@ class Site:
     def sign(self, repo: str, number: int, change_digest: str) -> str:
         return sign_revision(self.key, repo, number, change_digest)
 
-    def publish(self, repo: str) -> None:
-        """Publish the head; a failure is logged and repaired by the next publish.
-        Nothing happens when the config says ``[server] publish = false``.
-        Every change to a repository ends here, so cached reads of it are dropped."""
+    def publish(self, repo: str, commit: CommitResult | None = None) -> None:
+        """Publish the head (``commit``: the commit that just made it, if one did); a
+        failure is logged and repaired by the next publish. Nothing happens when the
+        config says ``[server] publish = false``. Every change to a repository ends
+        here, so cached reads of it are dropped."""
         self.reads.forget(repo)
         if self.config.publish:
             try:
-                self.publisher.publish(repo)
+                self.publisher.publish(repo, commit)
             except StorageError as exc:
                 log.error("publishing %s failed: %s", repo, exc)
         self.events.notify(repo)

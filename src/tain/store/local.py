@@ -109,10 +109,10 @@ class LocalStore:
         already (publishing links thousands of fresh blobs), else opened and checked."""
         if is_digest(sha256):
             for root in self._ranked(sha256):
-                path = _blob_path(root, sha256)
+                name = f"{root}/blobs/{sha256[:2]}/{sha256}"  # str(_blob_path(...)), no parse
                 try:
-                    if self._verified.contains(_stat_key(path, os.stat(path))):
-                        return path
+                    if self._verified.contains(_stat_key(name, os.stat(name))):
+                        return Path(name)
                 except OSError:
                     continue
         f, path = self._open_verified(sha256)
