@@ -265,3 +265,45 @@ def test_an_unreadable_file_is_reported_and_left_alone(
     assert any("top.txt: cannot read (Permission denied)" in w for w in report.warnings)
     assert journal.queue_length() == 0  # no busy retry loop; a change or rescan tries again
     assert "top.txt" not in remote_state(site.url, site.token)
+
+
+def test_a_commit_does_not_ask_again_about_blobs_sent_while_reading(
+    tree: Path, journal: Journal, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = source(tree)
+    walk(src, journal)
+    asked: list[list[str]] = []
+    real_missing = SiteClient.missing
+
+    def missing(self: SiteClient, repo: str, **kinds: list[str]) -> object:
+        asked.append(list(kinds.get("blobs") or ()))
+        return real_missing(self, repo, **kinds)
+
+    monkeypatch.setattr(SiteClient, "missing", missing)
+    with SiteClient(site.url, site.token) as client:
+        run_once(src, journal, client, site)
+    files = ("a/b/f.txt", "top.txt", ".tainignore")
+    assert asked == [sorted({sha(tree / f) for f in files})]  # the stream's question only
+    assert remote_state(site.url, site.token)["top.txt"][2] == sha(tree / "top.txt")
+
+
+def test_a_blob_seen_on_the_site_but_gone_by_the_commit_is_sent_then(
+    tree: Path, journal: Journal, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = source(tree)
+    walk(src, journal)
+    monkeypatch.setattr(sync_module, "SmallFileStream", _Unsent)
+    with SiteClient(site.url, site.token) as client:
+        run_once(src, journal, client, site)
+    got = remote_state(site.url, site.token)
+    assert got["top.txt"][2] == sha(tree / "top.txt")
+    assert got["a/b/f.txt"][2] == sha(tree / "a/b/f.txt")
+
+
+class _Unsent(sync_module.SmallFileStream):
+    """A stream that sends nothing yet says the site holds every blob it was given:
+    as if the site lost them between the stream and the commit."""
+
+    def add(self, snap: object) -> bool:
+        self.on_site.add(snap.sha256)  # type: ignore[attr-defined]
+        return False

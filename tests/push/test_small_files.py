@@ -101,6 +101,7 @@ def test_stream_sends_only_what_the_site_lacks_and_counts_it(
             stream.finish()
         assert stream.files_sent == 299
         assert len(sizes) == 2  # 256 files a request
+        assert stream.on_site == {s.sha256 for s in snaps}  # the one held and those sent
         held = client.missing("st", blobs=[s.sha256 for s in snaps]).blobs
     assert held == []
 

@@ -121,6 +121,7 @@ class Cycle:
         self.taken: dict[str, DirtyItem] = {}
         self.started = clock()
         self.local: dict[str, Entry | None] = {}
+        self.on_site: set[str] = set()  # blobs the site was seen to hold during prepare
 
     def run(self, items: Sequence[DirtyItem]) -> CycleReport:
         self.prepare(items)
@@ -139,6 +140,7 @@ class Cycle:
                 self.journal.store_cached(self.to_cache)
             self._guard_torn_reads(self.taken)
             stream.finish()
+            self.on_site = stream.on_site
         # sent: the bytes need not wait in memory for the commit (a file the site turns
         # out to lack after all is read again, and checked, like a large one)
         self.snapshots = {p: replace(snap, data=None) if snap.data is not None else snap
@@ -375,6 +377,7 @@ class Cycle:
                 if attempt == COMMIT_ATTEMPTS:
                     raise
                 if err.details.get("paths") or err.details.get("missing"):
+                    self.on_site.clear()  # what was seen there may have gone since
                     lacking |= self._lacking(puts)
                 named = {str(d) for d in err.details.get("chunks") or ()}
                 self._upload(uploader, locator, puts, lacking, extra=named)
@@ -391,8 +394,11 @@ class Cycle:
         return record[1] if record is not None and record[0] == self.options.site else None
 
     def _lacking(self, puts: Iterable[Entry]) -> set[str]:
-        """SHA-256 of the put files whose blobs the site lacks."""
-        shas = sorted({e.sha256 for e in puts if e.kind is Kind.FILE and e.sha256})
+        """SHA-256 of the put files whose blobs the site lacks; those it was seen to
+        hold during ``prepare`` are not asked about again (should one have gone since,
+        the commit answers missing_data and it is sent then)."""
+        shas = sorted({e.sha256 for e in puts if e.kind is Kind.FILE and e.sha256}
+                      - self.on_site)
         return set(self.client.missing(self.options.repo, blobs=shas).blobs) if shas else set()
 
     def _chunks(self, entry: Entry, lacking: set[str]) -> tuple[tuple[str, int], ...]:

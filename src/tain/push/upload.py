@@ -10,6 +10,7 @@ file's stamp; a mismatch raises ``FileChanged`` so the pusher chunks that file a
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -228,6 +229,8 @@ class SmallFileStream:
     read are taken (``add`` returns False for others): they are a snapshot already, so
     nothing is read again and nothing can be torn. ``finish`` sends the rest and
     raises the first failure; ``close`` (also on errors) waits for what is in flight.
+    ``on_site`` names the blobs the site was seen to hold (it had them, or stored them),
+    so that a commit need not ask about them again.
     """
 
     def __init__(
@@ -249,6 +252,8 @@ class SmallFileStream:
         self._failure: BaseException | None = None
         self.files_sent = 0
         self.bytes_sent = 0
+        self.on_site: set[str] = set()
+        self._seen_lock = threading.Lock()
 
     def add(self, snap: FileChunks) -> bool:
         if snap.data is None or not is_small(snap) or not self._client.blob_uploads:
@@ -300,6 +305,7 @@ class SmallFileStream:
     def _send(self, batch: list[FileChunks]) -> UploadResult | None:
         shas = sorted({snap.sha256 for snap in batch})
         lacking = set(self._client.missing(self._repo, blobs=shas).blobs)
+        self._seen(sha for sha in shas if sha not in lacking)
         frames = {s.sha256: s.data for s in batch if s.sha256 in lacking and s.data is not None}
         if not frames:
             return None
@@ -307,6 +313,12 @@ class SmallFileStream:
         if self._before_send is not None:
             self._before_send(len(payload))
         try:
-            return self._client.upload_encoded(self._repo, payload, blobs=True)
+            result = self._client.upload_encoded(self._repo, payload, blobs=True)
         except BlobsUnsupported:
             return None  # an older site: they stay lacking and go as chunks
+        self._seen(frames)
+        return result
+
+    def _seen(self, shas: Iterable[str]) -> None:
+        with self._seen_lock:
+            self.on_site.update(shas)
