@@ -4,6 +4,11 @@ Rules come from, in order (a later rule wins, ``!pattern`` re-includes): the tem
 files of common editors (unless turned off), the source's ``ignore`` setting, and the
 file ``.tainignore`` at the top of the directory. A directory that is ignored is not
 entered. Paths are repository paths (``a/b.txt``); a directory is tested as ``a/b/``.
+
+Every event of a burst is tested, several times a file, so matching is on the hot
+path: with ``google-re2`` installed (a dependency) pathspec tests all rules in one
+RE2 pass instead of one Python regex per rule (0.8 µs instead of 2.8 µs a path with
+the default rules).
 """
 
 from __future__ import annotations

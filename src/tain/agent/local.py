@@ -49,6 +49,7 @@ class Source:
         self.root = root
         self.rules = rules
         self.excluded = excluded
+        self._prefix = f"{root}/"
 
     def skipped(self, path: str, *, is_dir: bool) -> bool:
         """Ignored by the rules, or the agent's own state."""
@@ -56,8 +57,10 @@ class Source:
             return True
         return self.rules.ignored(path, is_dir=is_dir)
 
-    def location(self, path: str) -> Path:
-        return self.root / path
+    def location(self, path: str) -> str:
+        """Where ``path`` is on disk: a str, made for every path the agent looks at
+        (a ``Path`` costs several times as much to build and to pass to ``os``)."""
+        return self._prefix + path
 
     def observe(self, path: str) -> Observed:
         try:

@@ -172,7 +172,8 @@ class SourceHandler(FileSystemEventHandler):
         self._on_rules_changed = on_rules_changed
         self._on_root_gone = on_root_gone
         self._clock = clock
-        self._prefix = str(source.root) + os.sep
+        self._root = str(source.root)
+        self._prefix = self._root + os.sep
         self.bad_names = 0
 
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -217,7 +218,7 @@ class SourceHandler(FileSystemEventHandler):
 
     def _relative(self, raw: bytes | str) -> str | None:
         text = os.fsdecode(raw)
-        if text == str(self._source.root):
+        if text == self._root:
             return ""
         if not text.startswith(self._prefix):
             return None

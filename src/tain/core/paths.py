@@ -16,6 +16,7 @@ MAX_PATH_BYTES = 4096
 RESERVED_REPO_NAMES = frozenset({"api", "console", "metrics", "healthz", "static", "favicon.ico"})
 _REPO_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _USER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,63}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def normalize_path(raw: str | bytes, *, allow_root: bool = False) -> str:
@@ -25,9 +26,9 @@ def normalize_path(raw: str | bytes, *, allow_root: bool = False) -> str:
     A single trailing slash is tolerated (directory URLs).
     """
     text = _decode(raw)
-    if "\x00" in text:
-        raise InvalidPath("path contains a NUL byte")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+    if _CONTROL.search(text):
+        if "\x00" in text:
+            raise InvalidPath("path contains a NUL byte")
         raise InvalidPath(f"path {text!r} contains a control character")
     if text.startswith("/"):
         raise InvalidPath(f"path {text!r} is absolute; give it relative to the repository")
@@ -37,10 +38,13 @@ def normalize_path(raw: str | bytes, *, allow_root: bool = False) -> str:
         if allow_root:
             return ""
         raise InvalidPath("path is empty")
-    if len(text.encode()) > MAX_PATH_BYTES:
+    size = len(text.encode())
+    if size > MAX_PATH_BYTES:
         raise InvalidPath(f"path is longer than {MAX_PATH_BYTES} bytes")
-    for segment in text.split("/"):
-        _check_segment(segment, text)
+    segments = text.split("/")
+    if "" in segments or "." in segments or ".." in segments or size > MAX_SEGMENT_BYTES:
+        for segment in segments:  # one of them is wrong, or may be too long
+            _check_segment(segment, text)
     return text
 
 

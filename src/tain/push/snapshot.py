@@ -47,7 +47,7 @@ class FileChunks:
     """One snapshot of a file: its digest, stamp, mode and chunks."""
 
     path: str
-    location: Path
+    location: str | Path
     stamp: FileStamp
     mode: int
     sha256: str
@@ -71,7 +71,7 @@ def chunk_file(path: str, location: Path, *, attempts: int = HASH_ATTEMPTS) -> F
     raise FileChanged(path)
 
 
-def read_snapshot(path: str, location: Path, *, keep_small: bool = False,
+def read_snapshot(path: str, location: str | Path, *, keep_small: bool = False,
                   now_ns: Callable[[], int] = time.time_ns) -> FileChunks:
     """One pass over a regular file (never through a symlink): SHA-256 and chunks, and
     with ``keep_small`` the bytes of a file of one chunk of at most ``MIN_CHUNK``.
@@ -98,7 +98,7 @@ def read_snapshot(path: str, location: Path, *, keep_small: bool = False,
                 if keep_small and size <= MIN_CHUNK:
                     data = bytes(c.data)
     try:
-        after = location.lstat()
+        after = os.lstat(location)
     except FileNotFoundError as exc:
         raise FileChanged(path) from exc
     stamp = FileStamp.of(after)

@@ -62,7 +62,7 @@ class ChunkLocator:
         if chunks.data is not None:
             return chunks.data
         try:
-            with chunks.location.open("rb") as f:
+            with open(chunks.location, "rb") as f:
                 st = os.fstat(f.fileno())
                 data = os.pread(f.fileno(), ref.length, ref.offset)
         except OSError as exc:
