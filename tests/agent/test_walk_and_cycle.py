@@ -121,6 +121,32 @@ def test_a_walk_names_the_noted_directories_it_read(tree: Path, journal: Journal
     assert result.noted == {"a", "a/b"}  # not the ignored directory, files or strangers
 
 
+def test_a_walk_passes_over_paths_already_queued(
+    tree: Path, journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = source(tree)
+    walk(src, journal)
+    settle_everything(src, journal)
+    (tree / "top.txt").write_text("changed")
+    (tree / "a" / "b" / "new.txt").write_text("new")
+    journal.mark_found(["a", "a/b/new.txt", "a/bc", "a/b/new.txt/x", "ab"])  # as events do
+    assert journal.queued_children("a") == {"a/bc"}
+    assert journal.queued_children("a/b") == {"a/b/new.txt"}
+    assert journal.queued_children("") == {"a", "ab"}
+    looked_at: list[str] = []
+    observe_stat = src.observe_stat
+
+    def counted(path: str, st: os.stat_result) -> object:
+        looked_at.append(path)
+        return observe_stat(path, st)
+
+    monkeypatch.setattr(src, "observe_stat", counted)
+    walk(src, journal)
+    assert "a/b/new.txt" not in looked_at and "a" not in looked_at
+    assert {"top.txt", "a/b", "a/b/f.txt"} <= set(looked_at)  # a queued directory is entered
+    assert {"a", "a/b/new.txt", "top.txt"} <= set(queued(journal))
+
+
 def test_racy_cached_digests_are_not_trusted(tree: Path) -> None:
     st = (tree / "top.txt").lstat()
     stamp = FileStamp.of(st)

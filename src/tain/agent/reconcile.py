@@ -1,9 +1,11 @@
 """Finding what differs, without reading unchanged files.
 
 ``walk`` compares the directory with what the site holds (the journal's ``remote``
-table) and the read cache: one ``lstat`` per path, one query per directory. A path
+table) and the read cache: one ``lstat`` per path, two queries per directory. A path
 whose state may differ is queued; a file whose stamp matches trusted cached digests
 equal to the site's is not, so a restart over unchanged files costs one stat walk.
+A path queued already (by events, as in a burst of new files) is not looked at: a
+cycle looks at it anyway.
 
 ``catch_up`` makes the ``remote`` table describe the site the agent is about to use:
 nothing to do when it already describes that site's head; the site's ``diff`` since the
@@ -86,6 +88,7 @@ class _Walker:
         if rel in self.note:
             self.result.noted.add(rel)
         known = self.journal.children(rel)
+        queued = self.journal.queued_children(rel)
         try:
             with os.scandir(self.source.location(rel)) as it:
                 children = sorted(it, key=lambda e: e.name)
@@ -104,6 +107,11 @@ class _Walker:
             try:
                 is_dir = child.is_dir(follow_symlinks=False)
                 if self.source.skipped(path, is_dir=is_dir):
+                    continue
+                if path in queued:  # a cycle looks at it anyway: no need to stat it here
+                    seen.add(path)
+                    if is_dir:
+                        subdirs.append(path)
                     continue
                 st = child.stat(follow_symlinks=False)
             except FileNotFoundError:
