@@ -334,7 +334,7 @@ class Journal:
         rows = self._rows_in(f"{_ENTRY_COLUMNS} FROM remote", "path", paths)
         return {str(r[0]): _entry(r) for r in rows}
 
-    def queued_children(self, parent: str) -> set[str]:
+    def queued_children(self, parent: str) -> frozenset[str]:
         """The queued paths directly below ``parent`` (an index range, not a scan,
         except below the root)."""
         if not parent:
@@ -345,7 +345,7 @@ class Journal:
                 " AND instr(substr(path, ?3), '/') = 0",
                 (parent + "/", parent + "0", len(parent) + 2),
             )
-        return {str(r[0]) for r in rows}
+        return frozenset(str(r[0]) for r in rows)
 
     def children(self, parent: str) -> dict[str, tuple[Entry, CachedFile | None]]:
         """The site's entries directly below ``parent``, each with the cached digests."""
