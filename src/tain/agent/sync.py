@@ -8,13 +8,15 @@ previous cycle's commit is in flight:
    chunk list from the same bytes (``read_snapshot``), and is kept only if its stamp
    did not move during the read. A small file's bytes are kept and streamed to the
    site whole (``SmallFileStream``) while the others are read.
-2. Torn-read guard: once the reads are over and events have had ``EVENT_MARGIN`` to
-   arrive, a file that was changed again since it was taken is dropped from this
-   cycle (it is still queued, as being written). Together with the stamp check this
-   means committed bytes are always one complete state of the file.
 
 ``commit`` runs once the cycle before it is recorded:
 
+2. Torn-read guard: once events have had ``EVENT_MARGIN`` after the last read to
+   arrive, a file that was changed again since it was taken is dropped from this
+   cycle (it is still queued, as being written). Together with the stamp check this
+   means committed bytes are always one complete state of the file. The guard is
+   here, not at the end of ``prepare``: while the commit before is in flight the
+   margin passes anyway, so a burst's cycles do not wait for it one after another.
 3. Compare with what the site holds; build puts (with every ancestor directory the
    site lacks) and deletes (the topmost only).
 4. Ask which blobs and chunks the site lacks; upload those chunks (re-read by offset
@@ -129,8 +131,8 @@ class Cycle:
 
     def prepare(self, items: Sequence[DirtyItem]) -> None:
         """Everything that does not depend on the site's tree: read the taken paths,
-        send small files whole meanwhile, drop torn reads. It may run while the
-        previous cycle's commit is in flight (paths taken by that one are not here)."""
+        send small files whole meanwhile. It may run while the previous cycle's commit
+        is in flight (paths taken by that one are not here)."""
         t = self.clock()
         with SmallFileStream(self.client, self.options.repo, workers=self.options.workers,
                              before_send=self._before_send) as stream:
@@ -138,7 +140,6 @@ class Cycle:
             self.local = self._local_states(self.taken, stream)
             if self.to_cache:
                 self.journal.store_cached(self.to_cache)
-            self._guard_torn_reads(self.taken)
             stream.finish()
             self.on_site = stream.on_site
         # sent: the bytes need not wait in memory for the commit (a file the site turns
@@ -154,6 +155,7 @@ class Cycle:
         the thread this runs in, when that is not the one ``prepare`` ran in."""
         if journal is not None:
             self.journal = journal
+        self._guard_torn_reads(self.taken)
         t = self.clock()
         remote = self.journal.remote_entries(self.local)
         puts, deletes = self._changes(self.local, remote)
