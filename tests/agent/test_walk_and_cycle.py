@@ -214,6 +214,22 @@ def test_a_file_changed_while_taken_is_not_committed(
     assert journal.current(["a/b/f.txt"])["a/b/f.txt"].writing  # waits until it is stable
 
 
+def test_a_file_changed_between_reading_and_committing_is_not_committed(
+    tree: Path, journal: Journal, site: Site
+) -> None:
+    src = source(tree)
+    walk(src, journal, "a")
+    with SiteClient(site.url, site.token) as client:
+        catch_up(client, REPO, journal, site.url)
+        pending = cycle(src, journal, client, site)
+        pending.prepare(journal.ready(time.monotonic(), P, 100))  # read while another commits
+        (tree / "a" / "b" / "f.txt").write_text("written again")
+        journal.record_marks([Mark("a/b/f.txt", time.monotonic(), writing=True)])
+        report = pending.commit()
+    assert report.deferred == 1 and set(remote_state(site.url, site.token)) == {"a", "a/b"}
+    assert journal.current(["a/b/f.txt"])["a/b/f.txt"].writing
+
+
 def test_files_that_change_or_vanish_while_read(
     tree: Path, journal: Journal, site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
