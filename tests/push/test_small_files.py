@@ -106,6 +106,37 @@ def test_stream_sends_only_what_the_site_lacks_and_counts_it(
     assert held == []
 
 
+def test_a_stream_asks_what_the_site_lacks_only_while_that_pays(
+    tmp_path: Path, running_site: RunningSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snaps = []
+    for i in range(3 * 256):
+        _write(tmp_path, f"f{i}", 100 + i)
+        snaps.append(_snap(tmp_path, f"f{i}"))
+    with SiteClient(running_site.url, running_site.token) as client:
+        client.create_repo("st")
+        held = snaps[300:310]  # in the second batch of 256
+        client.upload_blobs("st", [(s.sha256, s.data or b"") for s in held])
+        asked: list[int] = []
+        missing = client.missing
+
+        def counted(repo: str, **kinds: list[str]) -> object:
+            asked.append(len(kinds.get("blobs") or ()))
+            return missing(repo, **kinds)
+
+        monkeypatch.setattr(client, "missing", counted)
+        with SmallFileStream(client, "st", workers=1) as stream:
+            for snap in snaps:
+                stream.add(snap)
+            stream.finish()
+        # the first batch is wholly new, so the second goes unasked; the site already
+        # had 10 of its files, so the third is asked about again
+        assert asked == [256, 256]
+        assert stream.files_sent == 3 * 256 - 10
+        assert stream.on_site == {s.sha256 for s in snaps}
+        assert client.missing("st", blobs=[s.sha256 for s in snaps]).blobs == []
+
+
 def test_a_stream_to_a_site_that_is_gone_fails_on_finish(tmp_path: Path) -> None:
     _write(tmp_path, "f", 100)
     snap = _snap(tmp_path, "f")

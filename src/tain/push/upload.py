@@ -260,6 +260,7 @@ class SmallFileStream:
         self.bytes_sent = 0
         self.on_site: set[str] = set()
         self._seen_lock = threading.Lock()
+        self._ask = True  # ask the site what it lacks before an upload (see _send)
 
     def add(self, snap: FileChunks) -> bool:
         if snap.data is None or not is_small(snap) or not self._client.blob_uploads:
@@ -309,9 +310,17 @@ class SmallFileStream:
                 self.bytes_sent += result.wire_bytes
 
     def _send(self, batch: list[FileChunks]) -> UploadResult | None:
+        """Upload what the site lacks of ``batch``. The site is asked first only while
+        asking pays: once a batch turns out wholly new (a burst of new files), the next
+        ones go without the question, until an upload finds blobs the site had."""
         shas = sorted({snap.sha256 for snap in batch})
-        lacking = set(self._client.missing(self._repo, blobs=shas).blobs)
-        self._seen(sha for sha in shas if sha not in lacking)
+        asked = self._ask
+        if asked:
+            lacking = set(self._client.missing(self._repo, blobs=shas).blobs)
+            self._seen(sha for sha in shas if sha not in lacking)
+            self._ask = len(lacking) < len(shas)
+        else:
+            lacking = set(shas)
         frames = {s.sha256: s.data for s in batch if s.sha256 in lacking and s.data is not None}
         if not frames:
             return None
@@ -323,6 +332,8 @@ class SmallFileStream:
         except BlobsUnsupported:
             return None  # an older site: they stay lacking and go as chunks
         self._seen(frames)
+        if not asked and result.stored < len(frames):
+            self._ask = True  # the site held some of them: asking saves bytes again
         return result
 
     def _seen(self, shas: Iterable[str]) -> None:
