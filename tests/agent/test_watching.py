@@ -26,6 +26,7 @@ from watchdog.events import (
     FileSystemEvent,
 )
 
+import tain.agent.watcher as watcher_module
 from tain.agent.config import AgentConfig, Timing, source_config
 from tain.agent.display import LogDisplay
 from tain.agent.ignore import IgnoreRules
@@ -112,6 +113,30 @@ def test_the_recorder_writes_marks_in_batches(tmp_path: Path) -> None:
     assert recorder.flush(timeout=10)
     assert journal.queue_length() == 500 and woken.is_set()
     assert recorder.last_event_at is not None
+    recorder.close()
+    journal.close()
+
+
+def test_the_recorder_gathers_a_burst_into_one_write_unless_flushed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watcher_module, "GATHER_SECONDS", 30.0)
+    journal = Journal(tmp_path)
+    writer = Journal(tmp_path, journal.seq)
+    batches: list[int] = []
+    record_marks = writer.record_marks
+
+    def counted(marks: list[Mark]) -> None:
+        batches.append(len(marks))
+        record_marks(marks)
+
+    monkeypatch.setattr(writer, "record_marks", counted)
+    recorder = EventRecorder(writer, lambda: None)
+    recorder.start()
+    for i in range(100):  # one event at a time, as the watcher hands them over
+        recorder.add([Mark(f"f{i}", 1.0)])
+    assert recorder.flush(timeout=10)  # cuts the 30 s gathering short
+    assert batches == [100] and journal.queue_length() == 100
     recorder.close()
     journal.close()
 
