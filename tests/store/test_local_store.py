@@ -553,3 +553,21 @@ def test_blobs_stored_by_a_group_are_not_hashed_again_to_be_linked(
     with pytest.raises(IntegrityError):
         store.local_path(sha256_hex(data))
     assert hashed
+
+
+@pytest.mark.parametrize("count", [1, 64])  # per-file fsyncs, and one syncfs for the group
+def test_a_group_replaces_a_corrupt_copy_already_in_place(tmp_path: Path, count: int) -> None:
+    """The common case links straight into the fan-out dir; a name taken already (here
+    by a corrupt leftover) goes the general way, which checks and replaces it."""
+    root = tmp_path / "data"
+    store = LocalStore([root])
+    datas = [f"blob {i} of {count}".encode() for i in range(count)]
+    taken = root / "blobs" / sha256_hex(datas[0])[:2] / sha256_hex(datas[0])
+    taken.write_bytes(b"rotten leftover")
+    with store.blob_group() as group:
+        for data in datas:
+            group.put(sha256_hex(data), data)
+        group.finish()
+    for data in datas:
+        assert read(store, sha256_hex(data)) == data
+    assert taken.read_bytes() == datas[0] and tmp_files([root]) == []

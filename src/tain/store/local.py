@@ -795,9 +795,9 @@ def _new_temp(root: Path, prefix: str, mode: int = 0o600) -> tuple[int, Path]:
     per process by a counter (a leftover from an earlier process with the same pid and
     token is skipped), which is cheaper than ``tempfile``'s random names for thousands
     of small blobs."""
-    tmp, made = root / "tmp", False
+    tmp, made = os.path.join(root, "tmp"), False
     while True:
-        path = _temp_name(tmp, prefix)
+        path = Path(_temp_name(tmp, prefix))  # one Path made, not two joins
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         except FileExistsError:
@@ -811,15 +811,15 @@ def _new_temp(root: Path, prefix: str, mode: int = 0o600) -> tuple[int, Path]:
         return fd, path
 
 
-def _temp_name(tmp: Path, prefix: str) -> Path:
-    return tmp / f"{prefix}{os.getpid()}-{_TEMP_TOKEN}-{next(_TEMP_COUNTER)}"
+def _temp_name(tmp: Path | str, prefix: str) -> str:
+    return f"{tmp}/{prefix}{os.getpid()}-{_TEMP_TOKEN}-{next(_TEMP_COUNTER)}"
 
 
 def _link_to_temp(source: Path, root: Path, prefix: str) -> Path:
     """A new temp name for the file ``source`` names (a hard link, no copy)."""
     tmp = _ensure_dirs(root, "tmp")
     while True:
-        path = _temp_name(tmp, prefix)
+        path = Path(_temp_name(tmp, prefix))
         try:
             os.link(source, path)
         except FileExistsError:

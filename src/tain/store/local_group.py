@@ -57,6 +57,8 @@ class LocalBlobGroup:
         self._store = store
         self._pending: list[tuple[str, Path, Path]] = []  # sha256, temp file, its data dir
         self._lock = threading.Lock()
+        self._single = store.copies == 1 and len(store.data_dirs) == 1
+        self._fanouts: dict[tuple[Path, str], Path] = {}
 
     def new_blob(self) -> LocalBlobWriter:
         from tain.store.local import LocalBlobWriter
@@ -139,8 +141,26 @@ class LocalBlobGroup:
         _remove(temp for _, temp, _ in pending)
 
     def _place(self, item: tuple[str, Path, Path]) -> list[Path]:
+        """Link one blob into place: with one data dir and one copy (the common case)
+        straight into its fan-out dir; anything unusual (a copy there already, a
+        missing directory, several data dirs) goes the general way."""
         sha256, temp, root = item
+        if self._single:
+            fanout = self._fanout(root, sha256[:2])
+            try:
+                os.link(temp, f"{fanout}/{sha256}")
+            except OSError:
+                pass
+            else:
+                return [fanout]
         return self._store._publish(sha256, temp, root, sync_dirs=False)
+
+    def _fanout(self, root: Path, prefix: str) -> Path:
+        key = (root, prefix)
+        path = self._fanouts.get(key)
+        if path is None:
+            path = self._fanouts[key] = root / "blobs" / prefix
+        return path
 
     def __enter__(self) -> LocalBlobGroup:
         return self
@@ -169,6 +189,8 @@ def _one_per_filesystem(dirs: Iterable[Path]) -> list[Path]:
 def _remove(paths: Iterable[Path]) -> None:
     for path in paths:
         try:
-            path.unlink(missing_ok=True)
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
         except OSError as exc:
             log.warning("cannot remove %s: %s", path, exc.strerror or exc)
