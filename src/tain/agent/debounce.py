@@ -30,7 +30,7 @@ class Policy:
     settle: float = 0.05
     quiet: float = 0.25
     max_delay: float = 5.0
-    batch_wait: float = 0.2
+    batch_wait: float = 0.1
     cycle_seconds: float = 0.4
     first_batch: int = 200
     min_batch: int = 200
