@@ -1,6 +1,6 @@
-"""Loops of many small file-system calls (publishing a diff, storing a request's small
-blobs) run one thread at a time, under ``FILE_CALLS``: side by side they would trade
-the GIL through the kernel on every call."""
+"""A push's per-file work (storing a request's small blobs, committing a revision and
+publishing it) runs one thread at a time, under ``FILE_CALLS``: side by side the
+threads would trade the GIL through the kernel on every file-system and SQLite call."""
 
 from __future__ import annotations
 
@@ -12,10 +12,14 @@ from pathlib import Path
 import pytest
 
 from tain.catalog.sql import open_catalog
+from tain.config import load
 from tain.core.manifest import Change, Entry, Kind
+from tain.service import pushes
 from tain.service.filecalls import FILE_CALLS
 from tain.service.ingest import store_small_blobs
 from tain.service.publish import Publisher
+from tain.service.setup import create_site
+from tain.service.site import open_site
 from tain.store.base import ImmediateGroup
 from tain.store.local import LocalStore
 from tain.store.local_group import LocalBlobGroup
@@ -78,3 +82,37 @@ def test_blobs_for_a_store_across_the_network_are_put_in_parallel_without_the_lo
     assert not any(locked for _, locked in seen) and len(seen) == 40
     assert len({name for name, _ in seen}) > 1  # more than one thread
     catalog.close()
+
+
+def test_a_commit_and_its_publish_and_a_requests_blobs_hold_the_lock_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_site(tmp_path, listen="127.0.0.1:1", admin="admin", env={})
+    site = open_site(load(tmp_path))
+    site.catalog.create_repo("r", public=True, actor="admin")
+    held: list[tuple[str, bool]] = []
+    for name in ("commit", "add_blobs"):
+        real = getattr(site.catalog, name)
+
+        def noted(*args: object, _name: str = name, _real: object = real,
+                  **kwargs: object) -> object:
+            held.append((_name, FILE_CALLS.locked()))
+            return _real(*args, **kwargs)  # type: ignore[operator]
+
+        monkeypatch.setattr(site.catalog, name, noted)
+    publish = site.publisher.publish
+
+    def noted_publish(repo: str, commit: object = None) -> int:
+        held.append(("publish", FILE_CALLS.locked()))
+        return publish(repo, commit)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(site.publisher, "publish", noted_publish)
+    data = b"one small file"
+    sha = hashlib.sha256(data).hexdigest()
+    assert store_small_blobs(site.catalog, site.store, [(sha, data)]) == (1, len(data))
+    pushes.commit(site, "r", [Change("put", "f", Entry("f", Kind.FILE, 0o644, 1, sha,
+                                                        len(data)))], author="admin", message="")
+    assert held == [("add_blobs", True), ("commit", True), ("publish", True)]
+    assert not FILE_CALLS.locked()
+    assert (tmp_path / "published" / "r" / "f").read_bytes() == data
+    site.close()

@@ -9,7 +9,7 @@ import mmap
 import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
 from typing import BinaryIO
 
@@ -105,18 +105,23 @@ def store_small_blobs(
     if not new:
         return 0, 0
 
-    with store.blob_group() as group:
-        if group.local_files:  # one thread: tiny files in parallel threads trade the GIL
-            with FILE_CALLS:
-                for sha, data in new:
-                    group.put(sha, data)
+    with store.blob_group() as group, _one_at_a_time(group):
+        if group.local_files:
+            for sha, data in new:
+                group.put(sha, data)
         else:  # each put waits on a round trip (S3)
             with ThreadPoolExecutor(min(ASSEMBLY_THREADS, len(new))) as pool:
                 list(pool.map(lambda item: group.put(*item), new))
         group.finish()
-    done = [(sha, len(data), chunk_bytes(data)) for sha, data in new]
-    catalog.add_blobs(done)
+        done = [(sha, len(data), chunk_bytes(data)) for sha, data in new]
+        catalog.add_blobs(done)
     return len(done), sum(size for _, size, _ in done)
+
+
+def _one_at_a_time(group: BlobGroup) -> AbstractContextManager[object]:
+    """``FILE_CALLS`` for a group of local files (see ``filecalls``); nothing for a
+    store across the network, whose puts wait on round trips in parallel."""
+    return FILE_CALLS if group.local_files else nullcontext()
 
 
 def missing_chunks(

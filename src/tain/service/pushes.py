@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from tain.catalog.models import CommitResult
 from tain.core.manifest import Change, Kind, check_changes
 from tain.errors import MissingData, PayloadTooLarge
+from tain.service.filecalls import FILE_CALLS
 from tain.service.ingest import (
     assemble_blobs,
     missing_chunks,
@@ -64,13 +65,15 @@ def commit(
         )
     changes = check_changes(changes)
     site.catalog.get_repo(repo)  # NotFound before any work
-    _materialise_blobs(site, changes)
-    result = site.catalog.commit(
-        repo, changes, author=author, message=message, commit_id=commit_id,
-        base_rev=base_rev, sign=site.sign,
-    )
+    with FILE_CALLS:  # the per-file work of one push at a time (see filecalls)
+        _materialise_blobs(site, changes)
+        result = site.catalog.commit(
+            repo, changes, author=author, message=message, commit_id=commit_id,
+            base_rev=base_rev, sign=site.sign,
+        )
+        if result.created:
+            site.publish(repo, result)
     if result.created:
-        site.publish(repo, result)
         r = result.revision
         site.usage.committed(repo, r.added + r.modified + r.deleted,
                              time.perf_counter() - started)
