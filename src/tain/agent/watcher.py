@@ -52,8 +52,8 @@ from tain.errors import InvalidPath, TainError
 
 log = logging.getLogger("tain.agent")
 
-EVENTS = [
-    FileCreatedEvent, DirCreatedEvent, FileModifiedEvent, FileClosedEvent, FileDeletedEvent,
+EVENTS = [  # the frequent first: watchdog tests each event against the list in order
+    FileModifiedEvent, FileClosedEvent, FileCreatedEvent, DirCreatedEvent, FileDeletedEvent,
     DirDeletedEvent, FileMovedEvent, DirMovedEvent, FileAttribEvent, DirAttribEvent,
 ]
 WATCHES_HINT = (

@@ -116,10 +116,12 @@ def _read_small(
     """A file that was at most ``MIN_CHUNK`` bytes when opened, read whole: its one
     chunk (none when empty), as the cutter would give it. Bytes beyond ``MIN_CHUNK``
     (it grew) are read too, so that the stamp check after the read sees the change."""
-    parts = []
-    while part := os.read(fd, MIN_CHUNK + 1):
-        parts.append(part)
-    data = b"".join(parts)
+    data = os.read(fd, MIN_CHUNK + 1)
+    if len(data) > MIN_CHUNK:  # it grew: read the rest, so that the stamp check sees it
+        parts = [data]
+        while part := os.read(fd, MIN_CHUNK + 1):
+            parts.append(part)
+        data = b"".join(parts)
     refs = chunk_bytes(data)
     return refs, hashlib.sha256(data), len(data), data if keep and len(refs) == 1 else None
 
