@@ -134,7 +134,15 @@ def test_a_stream_asks_what_the_site_lacks_only_while_that_pays(
         assert asked == [256, 256]
         assert stream.files_sent == 3 * 256 - 10
         assert stream.on_site == {s.sha256 for s in snaps}
+        assert not stream.ask  # the third batch, asked about, was wholly new
         assert client.missing("st", blobs=[s.sha256 for s in snaps]).blobs == []
+        fresh = [_write(tmp_path, f"g{i}", 50 + i) for i in range(10)]
+        asked.clear()
+        with SmallFileStream(client, "st", workers=1, ask=False) as stream:  # as one after
+            for i in range(10):                                           # a new batch
+                stream.add(_snap(tmp_path, f"g{i}"))
+            stream.finish()
+        assert asked == [] and stream.files_sent == len(fresh)
 
 
 def test_a_stream_to_a_site_that_is_gone_fails_on_finish(tmp_path: Path) -> None:

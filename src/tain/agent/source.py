@@ -125,6 +125,7 @@ class SourceAgent:
         self._initial: int | None = None  # paths of the initial sync, while it runs
         self._rate: float | None = None  # paths per second of recent cycles
         self._published: dict[str, str | float | None] = {}
+        self._ask_site: dict[str, bool] = {}  # per site: does the next stream ask first
         self.crashed = False
         self._closed = False
         self._close_lock = threading.Lock()
@@ -257,6 +258,7 @@ class SourceAgent:
             while items:
                 cycle = self._cycle(client, site)
                 cycle.prepare(items)
+                self._ask_site[site] = cycle.ask_site
                 if in_flight is not None:
                     self._settle(in_flight, site)
                 in_flight = _InFlight(cycle, len(items), self._committer.submit(
@@ -319,7 +321,7 @@ class SourceAgent:
             repo=self.config.repo, site=site,
             message=f"tain agent {socket.gethostname()}:{self.config.directory}",
             workers=self.config.parallel, batch_bytes=self._batch_bytes(),
-            before_send=self._before_send,
+            before_send=self._before_send, ask_site=self._ask_site.get(site, True),
         )
         return Cycle(self.source, self.journal, client, options,
                      flush_events=self.recorder.flush, stop=self.stop, clock=self.clock,

@@ -66,6 +66,9 @@ class CycleOptions:
     workers: int = 4
     batch_bytes: int = 16 * 1024 * 1024
     before_send: Callable[[int], None] | None = None
+    ask_site: bool = True
+    """Whether the first batch of small files asks the site what it lacks (the stream
+    of the cycle before says; ``SmallFileStream.ask``)."""
 
 
 @dataclass
@@ -124,6 +127,7 @@ class Cycle:
         self.started = clock()
         self.local: dict[str, Entry | None] = {}
         self.on_site: set[str] = set()  # blobs the site was seen to hold during prepare
+        self.ask_site = options.ask_site  # for the next cycle's stream
 
     def run(self, items: Sequence[DirtyItem]) -> CycleReport:
         self.prepare(items)
@@ -135,13 +139,15 @@ class Cycle:
         is in flight (paths taken by that one are not here)."""
         t = self.clock()
         with SmallFileStream(self.client, self.options.repo, workers=self.options.workers,
-                             before_send=self._before_send) as stream:
+                             before_send=self._before_send,
+                             ask=self.options.ask_site) as stream:
             self.taken = {item.path: item for item in items}
             self.local = self._local_states(self.taken, stream)
             if self.to_cache:
                 self.journal.store_cached(self.to_cache)
             stream.finish()
             self.on_site = stream.on_site
+            self.ask_site = stream.ask
         # sent: the bytes need not wait in memory for the commit (a file the site turns
         # out to lack after all is read again, and checked, like a large one)
         self.snapshots = {p: replace(snap, data=None) if snap.data is not None else snap

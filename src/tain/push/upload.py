@@ -236,7 +236,9 @@ class SmallFileStream:
     ``finish`` sends the rest and raises the first failure; ``close`` (also on errors)
     waits for what is in flight.
     ``on_site`` names the blobs the site was seen to hold (it had them, or stored them),
-    so that a commit need not ask about them again.
+    so that a commit need not ask about them again. ``ask`` says whether the next batch
+    asks the site first (see ``_send``); a stream that follows this one may start
+    where this one ended.
     """
 
     def __init__(
@@ -246,6 +248,7 @@ class SmallFileStream:
         *,
         workers: int,
         before_send: Callable[[int], None] | None = None,
+        ask: bool = True,
     ) -> None:
         self._client = client
         self._repo = repo
@@ -260,7 +263,7 @@ class SmallFileStream:
         self.bytes_sent = 0
         self.on_site: set[str] = set()
         self._seen_lock = threading.Lock()
-        self._ask = True  # ask the site what it lacks before an upload (see _send)
+        self.ask = ask  # ask the site what it lacks before an upload (see _send)
 
     def add(self, snap: FileChunks) -> bool:
         if snap.data is None or not is_small(snap) or not self._client.blob_uploads:
@@ -314,11 +317,11 @@ class SmallFileStream:
         asking pays: once a batch turns out wholly new (a burst of new files), the next
         ones go without the question, until an upload finds blobs the site had."""
         shas = sorted({snap.sha256 for snap in batch})
-        asked = self._ask
+        asked = self.ask
         if asked:
             lacking = set(self._client.missing(self._repo, blobs=shas).blobs)
             self._seen(sha for sha in shas if sha not in lacking)
-            self._ask = len(lacking) < len(shas)
+            self.ask = len(lacking) < len(shas)
         else:
             lacking = set(shas)
         frames = {s.sha256: s.data for s in batch if s.sha256 in lacking and s.data is not None}
@@ -333,7 +336,7 @@ class SmallFileStream:
             return None  # an older site: they stay lacking and go as chunks
         self._seen(frames)
         if not asked and result.stored < len(frames):
-            self._ask = True  # the site held some of them: asking saves bytes again
+            self.ask = True  # the site held some of them: asking saves bytes again
         return result
 
     def _seen(self, shas: Iterable[str]) -> None:
