@@ -7,6 +7,7 @@ rev_from)`` for a directory, ``(repo_id, rev_from)``/``(repo_id, rev_to)`` for d
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -118,9 +119,9 @@ class TreeCatalog(SqlBase):
             # Sorted here, not in SQL: an ORDER BY path makes SQLite walk the path index
             # over every row of the repository instead of the two revision indexes.
             rows = conn.execute(
-                sa.select(e).where(e.c.repo_id == rid, touched, below(prefix))
+                sa.select(*_DIFF_COLUMNS).where(e.c.repo_id == rid, touched, below(prefix))
             ).all()
-        return _diff_rows(sorted(rows, key=lambda r: (r.path, r.rev_from)), old, new, exact)
+        return _diff_rows(sorted(rows, key=_PATH_AND_FROM), old, new, exact)
 
     def get_revision(self, repo: str, number: int | None = None) -> Revision:
         with self._db.read() as conn:
@@ -167,27 +168,41 @@ def _resolve(
     return row.id, rev
 
 
-def _diff_rows(rows: Sequence[Row[Any]], old: int, new: int, exact: bool) -> list[DiffItem]:
-    by_path: dict[str, list[Row[Any]]] = {}
-    for row in rows:
-        by_path.setdefault(row.path, []).append(row)
+_DIFF_COLUMNS = (e.c.path, e.c.kind, e.c.mode, e.c.mtime_ns, e.c.sha256, e.c.size,
+                 e.c.target, e.c.rev_from, e.c.rev_to)
+_PATH_AND_FROM = itemgetter(0, 7)
+_KINDS = {k.value: k for k in Kind}
+_DiffRow = tuple[str, str, int, int, str | None, int, str | None, int, int | None]
+
+
+def _diff_rows(rows: Sequence[_DiffRow], old: int, new: int, exact: bool) -> list[DiffItem]:
+    """``rows`` (``_DIFF_COLUMNS``, by path and ``rev_from``) as one item a path that
+    differs between ``old`` and ``new``. Plain tuples: a diff of a burst has thousands
+    of rows, and named access to SQLAlchemy rows cost more than the rest together."""
     out = []
-    for path, versions in by_path.items():
-        before = _state_at(versions, old)
-        after = _state_at(versions, new)
+    i, n = 0, len(rows)
+    while i < n:
+        j = i + 1
+        while j < n and rows[j][0] == rows[i][0]:
+            j += 1
+        before = _state_at(rows, i, j, old)
+        after = _state_at(rows, i, j, new)
+        i = j
         if before is None and after is None:
             continue
         if before is not None and after is not None and (
                 before == after if exact else before.same_content(after)):
             continue
-        out.append(DiffItem(path, before, after))
+        out.append(DiffItem((before or after).path, before, after))  # type: ignore[union-attr]
     return out
 
 
-def _state_at(versions: list[Row[Any]], rev: int) -> Entry | None:
-    for row in versions:
-        if row.rev_from <= rev and (row.rev_to is None or row.rev_to > rev):
-            return row_entry(row)
+def _state_at(rows: Sequence[_DiffRow], start: int, end: int, rev: int) -> Entry | None:
+    """The entry of one path (``rows[start:end]``) live at ``rev``."""
+    for k in range(start, end):
+        path, kind, mode, mtime_ns, sha256, size, target, rev_from, rev_to = rows[k]
+        if rev_from <= rev and (rev_to is None or rev_to > rev):
+            return Entry(path, _KINDS[kind], mode, mtime_ns, sha256, size, target)
     return None
 
 
