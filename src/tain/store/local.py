@@ -160,7 +160,7 @@ class LocalStore:
                 f"chunk bytes hash to {actual}, not {digest}", expected=digest, actual=actual
             )
         root = self.data_dirs[0]
-        tmp: Path | None = None
+        tmp: str | None = None
         try:
             parent = _ensure_dirs(root, "chunks", digest[:2])
             fd, tmp = _new_temp(root, "chunk-")
@@ -172,7 +172,7 @@ class LocalStore:
             # No fsync: a staged chunk is a cache. One lost or torn by a power cut
             # fails its BLAKE3 check on use, the commit answers missing_data, and the
             # client sends it again; blobs, which are acknowledged data, are fsynced.
-            tmp.replace(parent / digest)
+            os.replace(tmp, parent / digest)
             tmp = None
         except OSError as exc:
             raise _storage_error("stage a chunk", root, exc) from exc
@@ -336,7 +336,7 @@ class LocalStore:
         """The dirs that should hold the blob now: the best ``copies`` available ones."""
         return [root for root in self._ranked(sha256) if root.is_dir()][: self.copies]
 
-    def _open_blob_temp(self, mode: int = 0o600) -> tuple[Path, int, Path]:
+    def _open_blob_temp(self, mode: int = 0o600) -> tuple[Path, int, str]:
         """A temp file for a new blob, rotating over the data dirs to spread the load."""
         start = next(self._next_temp_dir)
         failures: list[str] = []
@@ -351,7 +351,7 @@ class LocalStore:
         raise StorageError("cannot create a temp file in any data dir: " + "; ".join(failures))
 
     def _publish(
-        self, sha256: str, src: Path, src_root: Path, *, sync_dirs: bool = True
+        self, sha256: str, src: str | Path, src_root: Path, *, sync_dirs: bool = True
     ) -> list[Path]:
         """Put the complete, fsynced temp file ``src`` in place in ``copies`` dirs: the
         best ones by rank, passing over a dir that is unavailable or fails. Returns the
@@ -378,10 +378,10 @@ class LocalStore:
         return placed
 
     def _place(
-        self, sha256: str, src: Path, root: Path, *, own: bool, sync_dir: bool = True
+        self, sha256: str, src: str | Path, root: Path, *, own: bool, sync_dir: bool = True
     ) -> Path:
         final = _blob_path(root, sha256)
-        tmp: Path | None = None
+        tmp: str | None = None
         try:
             if not own:
                 tmp = _copy_to_temp(src, root, sha256)
@@ -399,18 +399,18 @@ class LocalStore:
             if tmp is not None:
                 _unlink_quietly(tmp)
 
-    def _link_into_place(self, source: Path, final: Path, sha256: str) -> None:
+    def _link_into_place(self, source: str | Path, final: Path, sha256: str) -> None:
         try:
             os.link(source, final)
         except FileExistsError:
             if self._is_good_copy(final, sha256):
                 return
             log.warning("replacing corrupt blob copy %s", final)
-            alias = source.with_name(source.name + ".r")  # the temp itself stays usable
+            alias = f"{source}.r"  # the temp itself stays usable
             os.link(source, alias)
             try:
                 _quarantine(final, sha256)
-                alias.replace(final)
+                os.replace(alias, final)
             finally:
                 _unlink_quietly(alias)
 
@@ -420,12 +420,12 @@ class LocalStore:
         """Write the copy in ``root`` anew from the first good copy that really is good,
         else from ``source``; a bad copy there is quarantined and atomically replaced."""
         final = _blob_path(root, sha256)
-        tmp: Path | None = None
+        tmp: str | None = None
         try:
             _ensure_dirs(root, "blobs", sha256[:2])
             tmp = self._good_temp(root, sha256, good, source)
             _quarantine(final, sha256)
-            tmp.replace(final)
+            os.replace(tmp, final)
             tmp = None
             fsync_dir(final.parent)
         except OSError as exc:
@@ -437,7 +437,7 @@ class LocalStore:
 
     def _good_temp(
         self, root: Path, sha256: str, good: list[Path], source: BinaryIO | None
-    ) -> Path:
+    ) -> str:
         for path in good:
             try:
                 return _copy_to_temp(path, root, sha256)
@@ -599,14 +599,14 @@ class LocalBlobWriter(AbortOnExit):
     """Streams a blob into a temp file, hashing on the way; ``commit`` publishes it."""
 
     def __init__(
-        self, store: LocalStore, root: Path, fd: int, path: Path,
+        self, store: LocalStore, root: Path, fd: int, path: str,
         group: LocalBlobGroup | None = None,
     ) -> None:
         self._store = store
         self._group = group
         self._root = root
         self._fd: int | None = fd
-        self._path: Path | None = path
+        self._path: str | None = path
         self._hash = hashlib.sha256()
         self._buf = bytearray()
         self._size = 0
@@ -790,14 +790,14 @@ def _ensure_dirs(root: Path, *parts: str) -> Path:
     return path
 
 
-def _new_temp(root: Path, prefix: str, mode: int = 0o600) -> tuple[int, Path]:
+def _new_temp(root: Path, prefix: str, mode: int = 0o600) -> tuple[int, str]:
     """A new, empty temp file (private unless ``mode`` says otherwise). Names are unique
     per process by a counter (a leftover from an earlier process with the same pid and
     token is skipped), which is cheaper than ``tempfile``'s random names for thousands
     of small blobs."""
     tmp, made = os.path.join(root, "tmp"), False
     while True:
-        path = Path(_temp_name(tmp, prefix))  # one Path made, not two joins
+        path = _temp_name(tmp, prefix)  # a str: a Path costs a parse and a format
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         except FileExistsError:
@@ -827,14 +827,14 @@ def _link_to_temp(source: Path, root: Path, prefix: str) -> Path:
         return path
 
 
-def _copy_to_temp(src: Path | BinaryIO, root: Path, sha256: str) -> Path:
+def _copy_to_temp(src: str | Path | BinaryIO, root: Path, sha256: str) -> str:
     """A complete, fsynced, read-only copy of ``src`` (a file, or a readable stream from
     its current position) in ``root/tmp``; ``IntegrityError`` unless it hashes to
     ``sha256``."""
     fd, tmp = _new_temp(root, "blob-")
     try:
         try:
-            if isinstance(src, Path):
+            if isinstance(src, str | Path):
                 with open(src, "rb") as f:
                     digest = _copy_into(f, fd)
             else:
@@ -845,7 +845,7 @@ def _copy_to_temp(src: Path | BinaryIO, root: Path, sha256: str) -> Path:
             os.close(fd)
         if digest != sha256:
             raise IntegrityError(
-                f"the bytes copied from {src if isinstance(src, Path) else 'the source'} "
+                f"the bytes copied from {src if isinstance(src, str | Path) else 'the source'} "
                 f"to {root} hash to {digest}, not {sha256}",
                 sha256=sha256,
             )
@@ -900,9 +900,11 @@ def _exists(path: Path) -> bool:
     return True
 
 
-def _unlink_quietly(path: Path) -> None:
+def _unlink_quietly(path: str | Path) -> None:
     try:
-        path.unlink(missing_ok=True)
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
     except OSError as exc:
         log.warning("cannot remove %s: %s", path, exc.strerror or exc)
 

@@ -55,7 +55,7 @@ class LocalBlobGroup:
 
     def __init__(self, store: LocalStore) -> None:
         self._store = store
-        self._pending: list[tuple[str, Path, Path]] = []  # sha256, temp file, its data dir
+        self._pending: list[tuple[str, str | Path, Path]] = []  # sha256, temp, its data dir
         self._lock = threading.Lock()
         self._single = store.copies == 1 and len(store.data_dirs) == 1
         self._fanouts: dict[tuple[Path, str], Path] = {}
@@ -82,7 +82,7 @@ class LocalBlobGroup:
             finally:
                 os.close(fd)
         except OSError as exc:
-            path.unlink(missing_ok=True)
+            _remove([path])
             raise _storage_error("write a blob", root, exc) from exc
         self.add(sha256, path, root)
 
@@ -96,7 +96,7 @@ class LocalBlobGroup:
         self.add(sha256, temp, self._store.data_dirs[0])
         return True
 
-    def add(self, sha256: str, temp: Path, root: Path) -> None:
+    def add(self, sha256: str, temp: str | Path, root: Path) -> None:
         """Take over a complete, verified temp file (called by the writer's commit)."""
         with self._lock:
             self._pending.append((sha256, temp, root))
@@ -119,14 +119,14 @@ class LocalBlobGroup:
         for (sha256, _, _), dirs in zip(pending, placed, strict=True):
             self._store._remember_verified(sha256, dirs)
 
-    def _finish_by_fsyncs(self, pending: list[tuple[str, Path, Path]]) -> list[list[Path]]:
+    def _finish_by_fsyncs(self, pending: list[tuple[str, str | Path, Path]]) -> list[list[Path]]:
         with ThreadPoolExecutor(min(SYNC_THREADS, len(pending))) as pool:
             list(pool.map(fsync_file, (temp for _, temp, _ in pending)))
             placed = list(pool.map(self._place, pending))
             list(pool.map(fsync_dir, sorted({d for dirs in placed for d in dirs})))
         return placed
 
-    def _finish_by_syncfs(self, pending: list[tuple[str, Path, Path]]) -> list[list[Path]]:
+    def _finish_by_syncfs(self, pending: list[tuple[str, str | Path, Path]]) -> list[list[Path]]:
         filesystems = _one_per_filesystem(self._store.data_dirs)
         for path in filesystems:
             sync_filesystem(path)
@@ -140,7 +140,7 @@ class LocalBlobGroup:
             pending, self._pending = self._pending, []
         _remove(temp for _, temp, _ in pending)
 
-    def _place(self, item: tuple[str, Path, Path]) -> list[Path]:
+    def _place(self, item: tuple[str, str | Path, Path]) -> list[Path]:
         """Link one blob into place: with one data dir and one copy (the common case)
         straight into its fan-out dir; anything unusual (a copy there already, a
         missing directory, several data dirs) goes the general way."""
@@ -186,7 +186,7 @@ def _one_per_filesystem(dirs: Iterable[Path]) -> list[Path]:
     return list(chosen.values())
 
 
-def _remove(paths: Iterable[Path]) -> None:
+def _remove(paths: Iterable[str | Path]) -> None:
     for path in paths:
         try:
             os.unlink(path)
