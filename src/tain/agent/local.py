@@ -50,10 +50,12 @@ class Source:
         self.rules = rules
         self.excluded = excluded
         self._prefix = f"{root}/"
+        self._excluded_names = frozenset(excluded)
+        self._excluded_below = tuple(f"{e}/" for e in excluded)
 
     def skipped(self, path: str, *, is_dir: bool) -> bool:
-        """Ignored by the rules, or the agent's own state."""
-        if any(path == e or path.startswith(e + "/") for e in self.excluded):
+        """Ignored by the rules, or the agent's own state (asked for every event)."""
+        if path in self._excluded_names or path.startswith(self._excluded_below):
             return True
         return self.rules.ignored(path, is_dir=is_dir)
 
