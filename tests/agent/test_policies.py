@@ -70,7 +70,7 @@ def test_a_cycle_waits_for_calm_but_not_longer_than_batch_wait() -> None:
 
 
 def test_a_cycle_takes_cycle_seconds_of_work() -> None:
-    assert batch_size(None, P) == 200  # nothing measured yet: a small first cycle
+    assert batch_size(None, P) == P.first_batch == 400  # nothing measured yet
     assert batch_size(3000.0, P) == 1200  # 0.4 s of work
     assert batch_size(10.0, P) == 200 and batch_size(1e6, P) == 5000
     assert updated_rate(None, 1000, 2.0) == 500.0

@@ -32,7 +32,7 @@ class Policy:
     max_delay: float = 5.0
     batch_wait: float = 0.1
     cycle_seconds: float = 0.4
-    first_batch: int = 200
+    first_batch: int = 400
     min_batch: int = 200
     max_batch: int = 5000
 
