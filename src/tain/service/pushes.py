@@ -65,8 +65,8 @@ def commit(
         )
     changes = check_changes(changes)
     site.catalog.get_repo(repo)  # NotFound before any work
+    _materialise_blobs(site, changes)  # large files' blobs: no lock held across them
     with FILE_CALLS:  # the per-file work of one push at a time (see filecalls)
-        _materialise_blobs(site, changes)
         result = site.catalog.commit(
             repo, changes, author=author, message=message, commit_id=commit_id,
             base_rev=base_rev, sign=site.sign,
