@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tain.store")
 
 SYNC_THREADS = 16
+_Pending = tuple[str, str | Path, Path]  # sha256, its complete temp file, the temp's data dir
 SYNCFS_MIN = 64
 
 
@@ -55,7 +56,7 @@ class LocalBlobGroup:
 
     def __init__(self, store: LocalStore) -> None:
         self._store = store
-        self._pending: list[tuple[str, str | Path, Path]] = []  # sha256, temp, its data dir
+        self._pending: list[_Pending] = []
         self._lock = threading.Lock()
         self._single = store.copies == 1 and len(store.data_dirs) == 1
         self._fanouts: dict[tuple[Path, str], Path] = {}
@@ -119,14 +120,14 @@ class LocalBlobGroup:
         for (sha256, _, _), dirs in zip(pending, placed, strict=True):
             self._store._remember_verified(sha256, dirs)
 
-    def _finish_by_fsyncs(self, pending: list[tuple[str, str | Path, Path]]) -> list[list[Path]]:
+    def _finish_by_fsyncs(self, pending: list[_Pending]) -> list[list[Path]]:
         with ThreadPoolExecutor(min(SYNC_THREADS, len(pending))) as pool:
             list(pool.map(fsync_file, (temp for _, temp, _ in pending)))
             placed = list(pool.map(self._place, pending))
             list(pool.map(fsync_dir, sorted({d for dirs in placed for d in dirs})))
         return placed
 
-    def _finish_by_syncfs(self, pending: list[tuple[str, str | Path, Path]]) -> list[list[Path]]:
+    def _finish_by_syncfs(self, pending: list[_Pending]) -> list[list[Path]]:
         filesystems = _one_per_filesystem(self._store.data_dirs)
         for path in filesystems:
             sync_filesystem(path)
@@ -140,7 +141,7 @@ class LocalBlobGroup:
             pending, self._pending = self._pending, []
         _remove(temp for _, temp, _ in pending)
 
-    def _place(self, item: tuple[str, str | Path, Path]) -> list[Path]:
+    def _place(self, item: _Pending) -> list[Path]:
         """Link one blob into place: with one data dir and one copy (the common case)
         straight into its fan-out dir; anything unusual (a copy there already, a
         missing directory, several data dirs) goes the general way."""
