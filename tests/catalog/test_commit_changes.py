@@ -5,22 +5,10 @@ of asking the catalog for the diff of a revision it has just seen made."""
 
 from __future__ import annotations
 
-import hashlib
-
 from tain.catalog.models import DiffItem
 from tain.catalog.sql import SqlCatalog
-from tain.core.chunking import chunk_bytes
 from tain.core.manifest import Change, Entry, Kind
-
-
-def _file(catalog: SqlCatalog, path: str, data: bytes, mode: int = 0o644) -> Change:
-    sha = hashlib.sha256(data).hexdigest()
-    catalog.add_blob(sha, len(data), chunk_bytes(data))
-    return Change("put", path, Entry(path, Kind.FILE, mode, 10**18, sha, len(data)))
-
-
-def _dir(path: str, mtime: int) -> Change:
-    return Change("put", path, Entry(path, Kind.DIR, 0o755, mtime))
+from tests.catalog.changes import dir_put, file_put
 
 
 def _applied(tree: dict[str, Entry], changes: tuple[DiffItem, ...]) -> dict[str, Entry]:
@@ -48,14 +36,14 @@ def test_a_commits_changes_turn_the_tree_before_into_the_tree_after(
 ) -> None:
     catalog.create_repo("r", public=True, actor="t")
     steps: list[list[Change]] = [
-        [_file(catalog, "d/e/a", b"a"), _file(catalog, "b", b"b")],  # parents made too
-        [_file(catalog, "d/e/a", b"a2"), _file(catalog, "d/c", b"c")],
+        [file_put(catalog, "d/e/a", b"a"), file_put(catalog, "b", b"b")],  # parents made too
+        [file_put(catalog, "d/e/a", b"a2"), file_put(catalog, "d/c", b"c")],
         [Change("delete", "d"), Change("delete", "d/e/a"), Change("delete", "nothing")],
-        [_dir("d", 2), _file(catalog, "d/a", b"a")],  # a directory made again
-        [_file(catalog, "b", b"b", mode=0o600)],
+        [dir_put("d", 2), file_put(catalog, "d/a", b"a")],  # a directory made again
+        [file_put(catalog, "b", b"b", mode=0o600)],
         [Change("put", "l", Entry("l", Kind.SYMLINK, 0o777, 5, target="b"))],
-        [Change("put", "d", Entry("d", Kind.FILE, 0o644, 7, *_sha(catalog, b"now a file")))],
-        [Change("delete", "b"), _dir("b", 3), _file(catalog, "b/x", b"x")],
+        [file_put(catalog, "d", b"now a file")],  # a directory replaced by a file
+        [Change("delete", "b"), dir_put("b", 3), file_put(catalog, "b/x", b"x")],
     ]
     for changes in steps:
         before = _tree(catalog)
@@ -67,13 +55,7 @@ def test_a_commits_changes_turn_the_tree_before_into_the_tree_after(
 
 def test_a_commit_that_changes_nothing_says_so(catalog: SqlCatalog) -> None:
     catalog.create_repo("r", public=True, actor="t")
-    put = _file(catalog, "a", b"a")
+    put = file_put(catalog, "a", b"a")
     catalog.commit("r", [put], author="t")
     again = catalog.commit("r", [put], author="t", message="the same again")
     assert not again.created and again.changes is None
-
-
-def _sha(catalog: SqlCatalog, data: bytes) -> tuple[str, int]:
-    sha = hashlib.sha256(data).hexdigest()
-    catalog.add_blob(sha, len(data), chunk_bytes(data))
-    return sha, len(data)

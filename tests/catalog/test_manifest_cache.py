@@ -5,24 +5,12 @@ directory, a repository made again under its name, kept revisions pruned."""
 
 from __future__ import annotations
 
-import hashlib
-
 from tain.catalog.sql import SqlCatalog
-from tain.core.chunking import chunk_bytes
 from tain.core.manifest import Change, Entry, Kind
 from tain.core.statements import ManifestLines, manifest_digest
 from tain.service.heads import ManifestCache
+from tests.catalog.changes import dir_put, file_put
 from tests.catalog.conftest import FakeClock
-
-
-def _file(catalog: SqlCatalog, path: str, data: bytes, mode: int = 0o644) -> Change:
-    sha = hashlib.sha256(data).hexdigest()
-    catalog.add_blob(sha, len(data), chunk_bytes(data))
-    return Change("put", path, Entry(path, Kind.FILE, mode, 10**18, sha, len(data)))
-
-
-def _dir(path: str, mtime: int) -> Change:
-    return Change("put", path, Entry(path, Kind.DIR, 0o755, mtime))
 
 
 def _walked(catalog: SqlCatalog, repo: str) -> str:
@@ -38,19 +26,19 @@ def test_followed_digests_equal_a_walk(catalog: SqlCatalog) -> None:
     catalog.create_repo("r", public=True, actor="t")
     cache = ManifestCache(catalog)
     steps: list[list[Change]] = [
-        [_dir("d", 1), _file(catalog, "d/a", b"a"), _file(catalog, "b", b"b")],
+        [dir_put("d", 1), file_put(catalog, "d/a", b"a"), file_put(catalog, "b", b"b")],
         [Change("delete", "d")],
-        [_dir("d", 2), _file(catalog, "d/a", b"a")],  # the same content, a new mtime
-        [_file(catalog, "b", b"b", mode=0o600)],
+        [dir_put("d", 2), file_put(catalog, "d/a", b"a")],  # the same content, a new mtime
+        [file_put(catalog, "b", b"b", mode=0o600)],
         [Change("put", "l", Entry("l", Kind.SYMLINK, 0o777, 5, target="b"))],
         [Change("put", "l", Entry("l", Kind.SYMLINK, 0o777, 5, target="d/a"))],
-        [Change("delete", "b"), _dir("b", 3), _file(catalog, "b/ü \"x\"", b"x")],
+        [Change("delete", "b"), dir_put("b", 3), file_put(catalog, "b/ü \"x\"", b"x")],
     ]
     for changes in steps:
         catalog.commit("r", changes, author="t")
         _check(cache, catalog)
     catalog.commit("r", [Change("delete", "d")], author="t")
-    catalog.commit("r", [_dir("d", 4), _file(catalog, "later", b"2")], author="t")
+    catalog.commit("r", [dir_put("d", 4), file_put(catalog, "later", b"2")], author="t")
     _check(cache, catalog)  # two revisions since the last digest: d differs only by mtime
 
 
@@ -60,25 +48,25 @@ def test_a_repository_made_again_or_pruned_is_walked(
     catalog.create_repo("r", public=True, actor="t")
     cache = ManifestCache(catalog)
     for i in range(3):
-        catalog.commit("r", [_file(catalog, f"f{i}", b"%d" % i)], author="t")
+        catalog.commit("r", [file_put(catalog, f"f{i}", b"%d" % i)], author="t")
         _check(cache, catalog)
     catalog.delete_repo("r", actor="t")
     clock.advance(1)  # a repository is told from an earlier one of its name by its id and
     catalog.create_repo("r", public=True, actor="t")  # creation time (SQLite reuses ids)
     for i in range(4):
-        catalog.commit("r", [_file(catalog, f"g{i}", b"g%d" % i)], author="t")
+        catalog.commit("r", [file_put(catalog, f"g{i}", b"g%d" % i)], author="t")
     _check(cache, catalog)  # revision 4 of another r: the kept lines of 3 are not used
     catalog.update_repo("r", actor="t", keep_last=1)
-    catalog.commit("r", [_file(catalog, "h", b"h")], author="t")
+    catalog.commit("r", [file_put(catalog, "h", b"h")], author="t")
     catalog.apply_retention("r", actor="t")
-    catalog.commit("r", [_file(catalog, "i", b"i")], author="t")
+    catalog.commit("r", [file_put(catalog, "i", b"i")], author="t")
     _check(cache, catalog)
 
 
 def test_the_cache_keeps_at_most_its_limit(catalog: SqlCatalog) -> None:
     for name in ("a", "b"):
         catalog.create_repo(name, public=True, actor="t")
-        catalog.commit(name, [_file(catalog, f"{name}{i}", b"%d" % i) for i in range(3)],
+        catalog.commit(name, [file_put(catalog, f"{name}{i}", b"%d" % i) for i in range(3)],
                        author="t")
     cache = ManifestCache(catalog, limit=4)
     for name in ("a", "b"):

@@ -51,6 +51,19 @@ def tree_of(root: Path) -> dict[str, bytes | str]:
     return out
 
 
+def diffs_asked(catalog: SqlCatalog, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The (old, new) of every diff the catalog is asked for from now on."""
+    asked: list[tuple[int, int]] = []
+    diff = catalog.diff
+
+    def counted(repo: str, old: int, new: int, prefix: str = "") -> list[DiffItem]:
+        asked.append((old, new))
+        return diff(repo, old, new, prefix)
+
+    monkeypatch.setattr(catalog, "diff", counted)
+    return asked
+
+
 def test_publish_follows_each_revision(parts: tuple[SqlCatalog, LocalStore, Publisher]) -> None:
     catalog, store, pub = parts
     link = pub.root / "r"
@@ -150,14 +163,7 @@ def test_the_other_tree_takes_the_last_diff_from_memory(
     parts: tuple[SqlCatalog, LocalStore, Publisher], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     catalog, store, pub = parts
-    asked: list[tuple[int, int]] = []
-    diff = catalog.diff
-
-    def counted(repo: str, old: int, new: int, prefix: str = "") -> list[DiffItem]:
-        asked.append((old, new))
-        return diff(repo, old, new, prefix)
-
-    monkeypatch.setattr(catalog, "diff", counted)
+    asked = diffs_asked(catalog, monkeypatch)
     files: dict[str, bytes] = {}
     for rev in range(1, 6):
         new = {f"d{rev % 2}/f{rev}": f"{rev}".encode(), "shared": f"v{rev}".encode()}
@@ -201,14 +207,7 @@ def test_a_publish_takes_what_its_commit_changed_from_the_commit(
     pub.publish("r")  # the first two builds are whole: no diff asked either way
     put(catalog, store, {"second": b"2"})
     pub.publish("r")
-    asked: list[tuple[int, int]] = []
-    diff = catalog.diff
-
-    def counted(repo: str, old: int, new: int, prefix: str = "") -> list[DiffItem]:
-        asked.append((old, new))
-        return diff(repo, old, new, prefix)
-
-    monkeypatch.setattr(catalog, "diff", counted)
+    asked = diffs_asked(catalog, monkeypatch)
     result = catalog.commit("r", [Change("delete", "d")], author="t")
     pub.publish("r", result)
     put(catalog, store, {"d": b"a file now"})

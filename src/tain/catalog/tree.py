@@ -182,8 +182,8 @@ def _diff_rows(rows: Sequence[_DiffRow], old: int, new: int, exact: bool) -> lis
     out = []
     i, n = 0, len(rows)
     while i < n:
-        j = i + 1
-        while j < n and rows[j][0] == rows[i][0]:
+        path, j = rows[i][0], i + 1
+        while j < n and rows[j][0] == path:
             j += 1
         before = _state_at(rows, i, j, old)
         after = _state_at(rows, i, j, new)
@@ -193,7 +193,7 @@ def _diff_rows(rows: Sequence[_DiffRow], old: int, new: int, exact: bool) -> lis
         if before is not None and after is not None and (
                 before == after if exact else before.same_content(after)):
             continue
-        out.append(DiffItem((before or after).path, before, after))  # type: ignore[union-attr]
+        out.append(DiffItem(path, before, after))
     return out
 
 
