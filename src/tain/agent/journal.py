@@ -400,11 +400,12 @@ class Journal:
         with self._tx() as db:
             for path in deletes:
                 _delete_tree(db, "remote", path)
-            for entry in puts:
-                if entry.kind is not Kind.DIR:
-                    _delete_below(db, "remote", entry.path)
-                db.execute("INSERT OR REPLACE INTO remote VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           _entry_row(entry))
+            # what a file put replaces below it (a directory's content); no put can be
+            # below a file put, so these go first and the rows after, each in one call
+            db.executemany("DELETE FROM remote WHERE path > ? AND path < ?",
+                           [(e.path + "/", e.path + "0") for e in puts if e.kind is not Kind.DIR])
+            db.executemany("INSERT OR REPLACE INTO remote VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           [_entry_row(entry) for entry in puts])
             db.executemany("DELETE FROM dirty WHERE path = ? AND seq <= ?", taken)
             _set_meta(db, meta)
 
