@@ -3,9 +3,12 @@ parallel, paced by a hook) to a real site."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import os
 import random
+import threading
 from pathlib import Path
 
 import pytest
@@ -63,6 +66,34 @@ def test_parallel_upload_sends_every_chunk_once(
         assert client.missing("up", chunks=digests).chunks == []
         uploader.upload(digests)  # already sent: nothing more
         assert uploader.chunks_sent == len(set(digests))
+
+
+def test_chunk_uploads_use_as_many_requests_as_workers(
+    tmp_path: Path, running_site: RunningSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--parallel`` is the number of chunk requests in flight (only the small-file
+    stream is capped, at ``STREAM_WORKERS``): four requests must be able to meet."""
+    (tmp_path / "f").write_bytes(random.Random(5).randbytes(6_000_000))
+    snap = chunk_file("f", tmp_path / "f")
+    locator = ChunkLocator()
+    locator.add(snap)
+    meet = threading.Barrier(4, timeout=10)
+    with SiteClient(running_site.url, running_site.token) as client:
+        client.create_repo("up")
+        upload = client.upload_encoded
+        calls = itertools.count()
+
+        def together(repo: str, payload: bytes, **kw: bool) -> object:
+            if next(calls) < 4:  # the first four wait for each other
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    meet.wait()
+            return upload(repo, payload, **kw)
+
+        monkeypatch.setattr(client, "upload_encoded", together)
+        uploader = ChunkUploader(client, "up", locator, NullProgress(), batch_bytes=1 << 20,
+                                 workers=4)
+        uploader.upload([c.digest for c in snap.chunks])
+    assert not meet.broken  # four were in flight at once
 
 
 def test_a_file_changed_since_it_was_chunked_is_not_uploaded(

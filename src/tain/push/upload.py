@@ -99,7 +99,7 @@ class ChunkUploader:
         self._locator = locator
         self._progress = progress
         self._batch_bytes = batch_bytes
-        self._workers = max(1, min(STREAM_WORKERS, workers))
+        self._workers = max(1, workers)
         self._before_send = before_send
         self.sent: set[str] = set()
         """Chunks sent, by BLAKE3 (a small file sent whole counts as its one chunk)."""
