@@ -109,7 +109,7 @@ class LocalStore:
         already (publishing links thousands of fresh blobs), else opened and checked."""
         if is_digest(sha256):
             for root in self._ranked(sha256):
-                name = f"{root}/blobs/{sha256[:2]}/{sha256}"  # str(_blob_path(...)), no parse
+                name = _blob_name(root, sha256)  # a str: no Path to parse
                 try:
                     if self._verified.contains(_stat_key(name, os.stat(name))):
                         return Path(name)
@@ -198,7 +198,7 @@ class LocalStore:
             raise IntegrityError(f"staged chunk {digest} is corrupt", hint="upload it again")
         return data
 
-    def _adopt_staged(self, digest: str, sha256: str, size: int) -> Path | None:
+    def _adopt_staged(self, digest: str, sha256: str, size: int) -> str | None:
         """A temp name (hard link) for the staged chunk ``digest`` when its bytes are
         exactly blob ``sha256`` (both digests checked now), made read-only like a blob;
         None when it is absent or does not match. The caller fsyncs and places it."""
@@ -513,7 +513,7 @@ class LocalStore:
         on their way in, so the first read (publishing links them at once) need not hash
         them again."""
         for parent in dirs:
-            final = f"{parent}/{sha256}"  # as str(_blob_path(...)): the key's first field
+            final = f"{parent}/{sha256}"  # as _blob_name spells it: the key's first field
             with contextlib.suppress(OSError):
                 self._verified.add(_stat_key(final, os.stat(final)))
 
@@ -738,8 +738,14 @@ def _make_fanout(top: Path) -> None:
         fsync_dir(top)
 
 
+def _blob_name(root: Path, sha256: str) -> str:
+    """Where a blob's copy lives in ``root``, spelled the one way the verified cache's
+    keys are spelled (``_remember_verified``, ``local_path``)."""
+    return f"{root}/blobs/{sha256[:2]}/{sha256}"
+
+
 def _blob_path(root: Path, sha256: str) -> Path:
-    return Path(f"{root}/blobs/{sha256[:2]}/{sha256}")  # one parse, not three joins
+    return Path(_blob_name(root, sha256))  # one parse, not three joins
 
 
 def _chunk_path(root: Path, digest: str) -> Path:
@@ -815,11 +821,11 @@ def _temp_name(tmp: Path | str, prefix: str) -> str:
     return f"{tmp}/{prefix}{os.getpid()}-{_TEMP_TOKEN}-{next(_TEMP_COUNTER)}"
 
 
-def _link_to_temp(source: Path, root: Path, prefix: str) -> Path:
+def _link_to_temp(source: Path, root: Path, prefix: str) -> str:
     """A new temp name for the file ``source`` names (a hard link, no copy)."""
     tmp = _ensure_dirs(root, "tmp")
     while True:
-        path = Path(_temp_name(tmp, prefix))
+        path = _temp_name(tmp, prefix)
         try:
             os.link(source, path)
         except FileExistsError:
