@@ -197,8 +197,9 @@ def _put(
     """Account for one put; returns False when it changes nothing. The old live row
     is queued for closing (or, for a directory replaced by a file, its subtree is
     deleted now)."""
-    old_entry = row_entry(old) if old is not None else None
-    if old is not None and old_entry is not None:
+    old_entry = None
+    if old is not None:
+        old_entry = row_entry(old)
         if old_entry.same_content(entry) and old_entry.size == entry.size:
             return False
         if old_entry.kind is Kind.DIR and entry.kind is not Kind.DIR:
